@@ -1,0 +1,665 @@
+//! Database configuration: `[<profile>.databases.<bind_key>]` in `Rocket.toml`, or any Figment.
+//!
+//! Every configured database is a *bind*, named by its key. Configuration is read from the
+//! Figment that Rocket was built with, so `Rocket.toml` profiles and `ROCKET_DATABASES` env
+//! overrides work exactly as they do for Rocket's own settings:
+//!
+//! ```toml
+//! [default.databases.default]
+//! url = "sqlite://data/app.db"
+//! commit_mode = "autocommit"
+//! create_all = true
+//!
+//! [default.databases.audit]
+//! url = "postgres://app@localhost/audit"
+//! max_connections = 8
+//! ```
+//!
+//! ```sh
+//! ROCKET_DATABASES='{default={commit_mode="manual"}}' cargo run
+//! ```
+//!
+//! Parsing is strict: an unknown key, a bad value or an unparsable URL is a [`ConfigError`]
+//! whose message names the full key (`databases.default.comit_mode`) and where it came from.
+//! URLs are never printed with their password: see [`RedactedUrl`].
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rocket::figment::{self, value::Value, Figment};
+use serde::Deserialize;
+
+/// When the request session of a bind is committed for you, decided on the final response
+/// status in the fairing's `on_response` hook (after handlers and catchers).
+///
+/// | mode | commits when | otherwise |
+/// |---|---|---|
+/// | `manual` | never: call [`Session::commit`](crate::Session) yourself | rollback |
+/// | `autocommit` | `200 <= status < 300` | rollback |
+/// | `autocommit_include_redirect` | `200 <= status < 400` | rollback |
+///
+/// ```
+/// use rocket_alchemy::CommitMode;
+///
+/// assert!(CommitMode::Autocommit.commits(201));
+/// assert!(!CommitMode::Autocommit.commits(303));
+/// assert!(CommitMode::AutocommitIncludeRedirect.commits(303));
+/// assert!(!CommitMode::AutocommitIncludeRedirect.commits(404));
+/// assert!(!CommitMode::Manual.commits(200));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommitMode {
+    /// Nothing is committed for you; whatever is uncommitted when the response leaves is
+    /// rolled back.
+    #[default]
+    Manual,
+    /// Commit on a 2xx final status, roll back otherwise.
+    Autocommit,
+    /// Commit on a 2xx or 3xx final status, roll back otherwise.
+    AutocommitIncludeRedirect,
+}
+
+impl CommitMode {
+    /// Whether a response with this final `status` code commits the request's session.
+    /// 1xx statuses never commit.
+    pub const fn commits(self, status: u16) -> bool {
+        match self {
+            CommitMode::Manual => false,
+            CommitMode::Autocommit => status >= 200 && status < 300,
+            CommitMode::AutocommitIncludeRedirect => status >= 200 && status < 400,
+        }
+    }
+
+    /// The configuration spelling of this mode.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CommitMode::Manual => "manual",
+            CommitMode::Autocommit => "autocommit",
+            CommitMode::AutocommitIncludeRedirect => "autocommit_include_redirect",
+        }
+    }
+}
+
+impl fmt::Display for CommitMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The database engine behind a bind, chosen by the URL scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// `sqlite:` URLs.
+    Sqlite,
+    /// `postgres://` and `postgresql://` URLs.
+    Postgres,
+    /// `mysql://` and `mariadb://` URLs.
+    MySql,
+}
+
+impl Backend {
+    /// Detects the backend from a URL's scheme.
+    ///
+    /// ```
+    /// use rocket_alchemy::Backend;
+    ///
+    /// assert_eq!(Backend::from_url("sqlite::memory:"), Some(Backend::Sqlite));
+    /// assert_eq!(Backend::from_url("postgresql://localhost/app"), Some(Backend::Postgres));
+    /// assert_eq!(Backend::from_url("mariadb://root@localhost/app"), Some(Backend::MySql));
+    /// assert_eq!(Backend::from_url("oracle://x"), None);
+    /// ```
+    pub fn from_url(url: &str) -> Option<Backend> {
+        let scheme = url.split_once(':')?.0.to_ascii_lowercase();
+        match scheme.as_str() {
+            "sqlite" => Some(Backend::Sqlite),
+            "postgres" | "postgresql" => Some(Backend::Postgres),
+            "mysql" | "mariadb" => Some(Backend::MySql),
+            _ => None,
+        }
+    }
+
+    /// A short lowercase name: `sqlite`, `postgres` or `mysql`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+            Backend::MySql => "mysql",
+        }
+    }
+
+    /// Whether this crate was compiled with the cargo feature for this backend.
+    pub const fn is_enabled(self) -> bool {
+        match self {
+            Backend::Sqlite => cfg!(feature = "sqlite"),
+            Backend::Postgres => cfg!(feature = "postgres"),
+            Backend::MySql => cfg!(feature = "mysql"),
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// SQLite journal modes accepted by the `journal_mode` key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum JournalMode {
+    Delete,
+    Truncate,
+    Persist,
+    Memory,
+    Wal,
+    Off,
+}
+
+/// A database URL that prints with its password (and any `password=` query parameter)
+/// replaced by `***`. Its `Debug` output is redacted as well.
+///
+/// ```
+/// use rocket_alchemy::RedactedUrl;
+///
+/// let url = RedactedUrl::new("postgres://app:s3cret@db:5432/app?sslpassword=x&sslmode=require");
+/// assert_eq!(url.to_string(), "postgres://app:***@db:5432/app?sslpassword=***&sslmode=require");
+/// assert!(!format!("{url:?}").contains("s3cret"));
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedactedUrl(String);
+
+impl RedactedUrl {
+    /// Wraps a URL.
+    pub fn new(url: impl Into<String>) -> Self {
+        RedactedUrl(url.into())
+    }
+
+    /// The URL with its secrets in it. Never log this.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    fn redact(url: &str) -> String {
+        let mut out = String::with_capacity(url.len());
+        let (before_query, query) = match url.split_once('?') {
+            Some((a, q)) => (a, Some(q)),
+            None => (url, None),
+        };
+        match before_query.split_once("://") {
+            Some((scheme, rest)) => {
+                out.push_str(scheme);
+                out.push_str("://");
+                let authority_end = rest.find('/').unwrap_or(rest.len());
+                let (authority, path) = rest.split_at(authority_end);
+                match authority.rsplit_once('@') {
+                    Some((userinfo, host)) => {
+                        match userinfo.split_once(':') {
+                            Some((user, _password)) => {
+                                out.push_str(user);
+                                out.push_str(":***");
+                            }
+                            None => out.push_str(userinfo),
+                        }
+                        out.push('@');
+                        out.push_str(host);
+                    }
+                    None => out.push_str(authority),
+                }
+                out.push_str(path);
+            }
+            None => out.push_str(before_query),
+        }
+        if let Some(query) = query {
+            out.push('?');
+            for (i, pair) in query.split('&').enumerate() {
+                if i > 0 {
+                    out.push('&');
+                }
+                match pair.split_once('=') {
+                    Some((k, _)) if k.to_ascii_lowercase().contains("password") => {
+                        out.push_str(k);
+                        out.push_str("=***");
+                    }
+                    _ => out.push_str(pair),
+                }
+            }
+        }
+        out
+    }
+}
+
+impl fmt::Display for RedactedUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&Self::redact(&self.0))
+    }
+}
+
+impl fmt::Debug for RedactedUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", Self::redact(&self.0))
+    }
+}
+
+/// SQLite-only settings of a bind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteSettings {
+    /// How long a statement waits for a lock held by another connection.
+    /// _Default:_ `connect_timeout`.
+    pub busy_timeout: Duration,
+    /// _Default:_ `wal` for files; in-memory databases keep SQLite's `memory` mode.
+    pub journal_mode: Option<JournalMode>,
+    /// Enforce foreign keys (`PRAGMA foreign_keys`). _Default:_ `true`.
+    pub foreign_keys: bool,
+}
+
+/// The validated configuration of one bind (`databases.<bind_key>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseConfig {
+    /// The bind key: the table name under `databases`.
+    pub bind_key: String,
+    /// The connection URL. _Required._
+    pub url: RedactedUrl,
+    /// The engine, from the URL scheme.
+    pub backend: Backend,
+    /// _Default:_ `manual`.
+    pub commit_mode: CommitMode,
+    /// Create the bind's model tables on ignite. _Default:_ `false`.
+    pub create_all: bool,
+    /// Apply pending migrations from [`DatabaseConfig::migrations`] on ignite, before
+    /// `create_all`. _Default:_ `false`.
+    pub migrate: bool,
+    /// The migrations folder of this bind. _Default:_ `migrations` for the `default` bind,
+    /// `migrations/<bind_key>` for the others.
+    pub migrations: PathBuf,
+    /// _Default:_ none (sqlx's 0; in-memory SQLite keeps at least one open).
+    pub min_connections: Option<u32>,
+    /// _Default:_ Rocket's `workers` × 4.
+    pub max_connections: u32,
+    /// Connection and pool-acquire timeout. _Default:_ 5 seconds.
+    pub connect_timeout: Duration,
+    /// _Default:_ sqlx's (10 minutes).
+    pub idle_timeout: Option<Duration>,
+    /// _Default:_ sqlx's (30 minutes).
+    pub max_lifetime: Option<Duration>,
+    /// Log every statement with its duration through `tracing`. _Default:_ `false`.
+    pub echo: bool,
+    /// `false`: connect at ignite and refuse the launch if the database is down. `true`:
+    /// launch anyway; sessions answer 503 until the database is reachable. _Default:_ `false`.
+    pub lazy: bool,
+    /// SQLite-only settings; `None` for other backends.
+    pub sqlite: Option<SqliteSettings>,
+}
+
+/// The keys accepted under `databases.<bind_key>`.
+pub const KEYS: &[&str] = &[
+    "url",
+    "commit_mode",
+    "create_all",
+    "migrate",
+    "migrations",
+    "min_connections",
+    "max_connections",
+    "connect_timeout",
+    "idle_timeout",
+    "max_lifetime",
+    "echo",
+    "lazy",
+    "busy_timeout",
+    "journal_mode",
+    "foreign_keys",
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    url: String,
+    #[serde(default)]
+    commit_mode: CommitMode,
+    #[serde(default)]
+    create_all: bool,
+    #[serde(default)]
+    migrate: bool,
+    migrations: Option<PathBuf>,
+    min_connections: Option<u32>,
+    max_connections: Option<u32>,
+    connect_timeout: Option<u64>,
+    idle_timeout: Option<u64>,
+    max_lifetime: Option<u64>,
+    #[serde(default)]
+    echo: bool,
+    #[serde(default)]
+    lazy: bool,
+    busy_timeout: Option<u64>,
+    journal_mode: Option<JournalMode>,
+    foreign_keys: Option<bool>,
+}
+
+/// A configuration problem. Its message names the full key and, when known, where the bad
+/// value came from (a file or an environment variable).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bad database configuration: `{key}`: {message}{}", origin_suffix(.origin))]
+pub struct ConfigError {
+    /// The full key, e.g. `databases.default.commit_mode`.
+    pub key: String,
+    /// What is wrong with it.
+    pub message: String,
+    /// Where the value came from, e.g. `Rocket.toml` or the `ROCKET_` environment variables.
+    pub origin: Option<String>,
+}
+
+fn origin_suffix(origin: &Option<String>) -> String {
+    origin.as_ref().map(|s| format!(" (from {s})")).unwrap_or_default()
+}
+
+impl ConfigError {
+    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError { key: key.into(), message: message.into(), origin: None }
+    }
+
+    fn from_figment(prefix: &str, error: figment::Error) -> Self {
+        use figment::error::Kind;
+
+        let origin = error.metadata.as_ref().map(|m| match &m.source {
+            Some(source) => format!("{} `{}`", m.name, source),
+            None => m.name.to_string(),
+        });
+        // figment reports the failing field's path with the extraction prefix somewhere in
+        // it; keep only the part below `databases.<bind>`.
+        let prefix_parts: Vec<&str> = prefix.split('.').collect();
+        let mut path: Vec<&str> = error.path.iter().map(String::as_str).collect();
+        if let Some(at) = path.windows(prefix_parts.len()).position(|w| w == prefix_parts.as_slice()) {
+            path.drain(at..at + prefix_parts.len());
+        }
+        let mut key = prefix.to_string();
+        for part in path {
+            key.push('.');
+            key.push_str(part);
+        }
+        let one_of = |names: &[&str]| names.join(", ");
+        let message = match &error.kind {
+            Kind::UnknownField(field, expected) => {
+                key = format!("{prefix}.{field}");
+                format!("unknown key; expected one of: {}", one_of(expected))
+            }
+            Kind::MissingField(field) => {
+                key = format!("{prefix}.{field}");
+                "missing; this key is required".to_string()
+            }
+            Kind::UnknownVariant(value, expected) => {
+                format!("unknown value `{value}`; expected one of: {}", one_of(expected))
+            }
+            Kind::InvalidType(actual, expected) => format!("expected {expected}, found {actual}"),
+            Kind::InvalidValue(actual, expected) => format!("expected {expected}, found {actual}"),
+            other => other.to_string(),
+        };
+        ConfigError { key, message, origin }
+    }
+}
+
+impl DatabaseConfig {
+    /// Reads and validates every bind under `databases` in `figment`, the `default` bind first,
+    /// then the others by key. `workers` sizes the default `max_connections`.
+    ///
+    /// ```
+    /// use rocket::figment::{Figment, providers::{Format, Toml}};
+    /// use rocket_alchemy::{CommitMode, DatabaseConfig};
+    ///
+    /// let figment = Figment::new().merge(Toml::string(r#"
+    ///     [databases.default]
+    ///     url = "sqlite::memory:"
+    ///     commit_mode = "autocommit"
+    ///     [databases.audit]
+    ///     url = "postgres://app:secret@localhost/audit"
+    /// "#));
+    /// let binds = DatabaseConfig::from_figment(&figment, 2).unwrap();
+    /// assert_eq!(binds[0].bind_key, "default");
+    /// assert_eq!(binds[0].commit_mode, CommitMode::Autocommit);
+    /// assert_eq!(binds[1].max_connections, 8);
+    /// assert_eq!(binds[1].url.to_string(), "postgres://app:***@localhost/audit");
+    ///
+    /// let typo = Figment::new().merge(Toml::string(r#"
+    ///     [databases.default]
+    ///     url = "sqlite::memory:"
+    ///     comit_mode = "autocommit"
+    /// "#));
+    /// let error = DatabaseConfig::from_figment(&typo, 2).unwrap_err();
+    /// assert_eq!(error.key, "databases.default.comit_mode");
+    /// ```
+    pub fn from_figment(figment: &Figment, workers: usize) -> Result<Vec<DatabaseConfig>, ConfigError> {
+        let dict = match figment.find_value("databases") {
+            Ok(Value::Dict(_, dict)) => dict,
+            Ok(other) => {
+                return Err(ConfigError::new(
+                    "databases",
+                    format!("expected a table of databases keyed by bind key, found {}", other.to_actual()),
+                ))
+            }
+            Err(_) => {
+                return Err(ConfigError::new(
+                    "databases",
+                    "no databases are configured; add `[default.databases.default]` with a `url` \
+                     to Rocket.toml or set ROCKET_DATABASES",
+                ))
+            }
+        };
+        let mut keys: Vec<&String> = dict.keys().collect();
+        keys.sort_by_key(|k| (k.as_str() != "default", k.as_str()));
+        keys.into_iter().map(|key| Self::from_figment_key(figment, key, workers)).collect()
+    }
+
+    fn from_figment_key(figment: &Figment, key: &str, workers: usize) -> Result<Self, ConfigError> {
+        let prefix = format!("databases.{key}");
+        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            return Err(ConfigError::new(
+                prefix,
+                "bind keys may only contain ASCII letters, digits, `_` and `-`",
+            ));
+        }
+        let raw: RawConfig = figment
+            .extract_inner(&prefix)
+            .map_err(|e| ConfigError::from_figment(&prefix, e))?;
+        let origin = figment
+            .find_metadata(&format!("{prefix}.url"))
+            .map(|m| m.name.to_string());
+        Self::validate(key, raw).map_err(|mut e| {
+            if e.origin.is_none() {
+                e.origin = origin;
+            }
+            e
+        }).map(|mut config| {
+            if config.max_connections == 0 {
+                config.max_connections = (workers.max(1) * 4) as u32;
+            }
+            config
+        })
+    }
+
+    fn validate(key: &str, raw: RawConfig) -> Result<Self, ConfigError> {
+        let k = |field: &str| format!("databases.{key}.{field}");
+        let url = RedactedUrl::new(raw.url.trim());
+        if url.expose().is_empty() {
+            return Err(ConfigError::new(k("url"), "must not be empty"));
+        }
+        let backend = Backend::from_url(url.expose()).ok_or_else(|| {
+            let scheme = url.expose().split_once(':').map(|(s, _)| s).unwrap_or(url.expose());
+            ConfigError::new(
+                k("url"),
+                format!(
+                    "unsupported URL scheme `{scheme}` in `{url}`; expected sqlite:, postgres://, \
+                     postgresql://, mysql:// or mariadb://"
+                ),
+            )
+        })?;
+        if !backend.is_enabled() {
+            return Err(ConfigError::new(
+                k("url"),
+                format!("`{url}` needs the `{backend}` feature of rocket_alchemy, which is disabled"),
+            ));
+        }
+        crate::backend::check_url(backend, &url).map_err(|message| ConfigError::new(k("url"), message))?;
+
+        let seconds = |field: &str, value: Option<u64>| -> Result<Option<Duration>, ConfigError> {
+            match value {
+                Some(0) => Err(ConfigError::new(k(field), "must be a positive number of seconds")),
+                Some(s) => Ok(Some(Duration::from_secs(s))),
+                None => Ok(None),
+            }
+        };
+        let connect_timeout = seconds("connect_timeout", raw.connect_timeout)?
+            .unwrap_or(Duration::from_secs(5));
+        let idle_timeout = seconds("idle_timeout", raw.idle_timeout)?;
+        let max_lifetime = seconds("max_lifetime", raw.max_lifetime)?;
+        let busy_timeout = seconds("busy_timeout", raw.busy_timeout)?;
+
+        if raw.max_connections == Some(0) {
+            return Err(ConfigError::new(k("max_connections"), "must be at least 1"));
+        }
+        if let (Some(min), Some(max)) = (raw.min_connections, raw.max_connections) {
+            if min > max {
+                return Err(ConfigError::new(
+                    k("min_connections"),
+                    format!("is {min}, more than max_connections ({max})"),
+                ));
+            }
+        }
+
+        let sqlite = if backend == Backend::Sqlite {
+            Some(SqliteSettings {
+                busy_timeout: busy_timeout.unwrap_or(connect_timeout),
+                journal_mode: raw.journal_mode,
+                foreign_keys: raw.foreign_keys.unwrap_or(true),
+            })
+        } else {
+            for (field, set) in [
+                ("busy_timeout", raw.busy_timeout.is_some()),
+                ("journal_mode", raw.journal_mode.is_some()),
+                ("foreign_keys", raw.foreign_keys.is_some()),
+            ] {
+                if set {
+                    return Err(ConfigError::new(
+                        k(field),
+                        format!("is a SQLite setting, but this bind is {backend}"),
+                    ));
+                }
+            }
+            None
+        };
+
+        let migrations = raw.migrations.unwrap_or_else(|| default_migrations_dir(key));
+
+        Ok(DatabaseConfig {
+            bind_key: key.to_string(),
+            url,
+            backend,
+            commit_mode: raw.commit_mode,
+            create_all: raw.create_all,
+            migrate: raw.migrate,
+            migrations,
+            min_connections: raw.min_connections,
+            // 0 is replaced by `workers * 4` in `from_figment_key`.
+            max_connections: raw.max_connections.unwrap_or(0),
+            connect_timeout,
+            idle_timeout,
+            max_lifetime,
+            echo: raw.echo,
+            lazy: raw.lazy,
+            sqlite,
+        })
+    }
+}
+
+/// `migrations` for the `default` bind, `migrations/<bind_key>` for the others.
+pub fn default_migrations_dir(bind_key: &str) -> PathBuf {
+    if bind_key == crate::bind::DEFAULT_KEY {
+        PathBuf::from("migrations")
+    } else {
+        PathBuf::from("migrations").join(bind_key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rocket::figment::providers::{Format, Toml};
+
+    fn parse(toml: &str) -> Result<Vec<DatabaseConfig>, ConfigError> {
+        DatabaseConfig::from_figment(&Figment::new().merge(Toml::string(toml)), 3)
+    }
+
+    #[test]
+    fn defaults() {
+        let binds = parse("[databases.main]\nurl = \"sqlite://data/x.db\"").unwrap();
+        let c = &binds[0];
+        assert_eq!(c.bind_key, "main");
+        assert_eq!(c.commit_mode, CommitMode::Manual);
+        assert_eq!(c.max_connections, 12);
+        assert_eq!(c.connect_timeout, Duration::from_secs(5));
+        assert_eq!(c.min_connections, None);
+        assert!(!c.create_all && !c.echo && !c.lazy && !c.migrate);
+        let sqlite = c.sqlite.as_ref().unwrap();
+        assert_eq!(sqlite.busy_timeout, Duration::from_secs(5));
+        assert!(sqlite.foreign_keys);
+        assert_eq!(c.migrations, PathBuf::from("migrations/main"));
+    }
+
+    #[test]
+    fn default_bind_sorts_first() {
+        let binds = parse(
+            "[databases.audit]\nurl = \"sqlite::memory:\"\n[databases.default]\nurl = \"sqlite::memory:\"\n[databases.a]\nurl = \"sqlite::memory:\"",
+        )
+        .unwrap();
+        let keys: Vec<_> = binds.iter().map(|b| b.bind_key.as_str()).collect();
+        assert_eq!(keys, ["default", "a", "audit"]);
+    }
+
+    #[test]
+    fn errors_name_the_full_key() {
+        let cases = [
+            ("[databases.d]\nurl = \"sqlite::memory:\"\ncomit_mode = \"manual\"", "databases.d.comit_mode", "unknown key"),
+            ("[databases.d]\nurl = \"sqlite::memory:\"\ncommit_mode = \"autocommit_with_redirect\"", "databases.d.commit_mode", "unknown value"),
+            ("[databases.d]\ncommit_mode = \"manual\"", "databases.d.url", "required"),
+            ("[databases.d]\nurl = \"oracle://scott:tiger@db\"", "databases.d.url", "unsupported URL scheme"),
+            ("[databases.d]\nurl = \"sqlite::memory:\"\nmax_connections = -1", "databases.d.max_connections", "expected"),
+            ("[databases.d]\nurl = \"sqlite::memory:\"\nmax_connections = \"many\"", "databases.d.max_connections", "expected"),
+            ("[databases.d]\nurl = \"sqlite::memory:\"\nmax_connections = 0", "databases.d.max_connections", "at least 1"),
+            ("[databases.d]\nurl = \"sqlite::memory:\"\nconnect_timeout = 0", "databases.d.connect_timeout", "positive"),
+            ("[databases.d]\nurl = \"sqlite::memory:\"\nmin_connections = 9\nmax_connections = 2", "databases.d.min_connections", "more than"),
+            ("[databases.d]\nurl = \"postgres://u:pw@h/db\"\nbusy_timeout = 3", "databases.d.busy_timeout", "SQLite setting"),
+            ("[databases.d]\nurl = \"postgres://u:pw@h:notaport/db\"", "databases.d.url", "invalid"),
+            ("[databases.d]\nurl = 5", "databases.d.url", "expected"),
+            ("databases = 3", "databases", "expected a table"),
+        ];
+        for (toml, key, needle) in cases {
+            let err = parse(toml).expect_err(toml);
+            assert_eq!(err.key, key, "{toml}: {err}");
+            assert!(err.to_string().contains(needle), "{toml}: {err}");
+            assert!(!err.to_string().contains("pw@"), "password leaked: {err}");
+            assert!(!err.to_string().contains("tiger"), "password leaked: {err}");
+        }
+    }
+
+    #[test]
+    fn debug_hides_password() {
+        let binds = parse("[databases.d]\nurl = \"mysql://root:hunter2@localhost/app\"").unwrap();
+        let dbg = format!("{:?}", binds[0]);
+        assert!(!dbg.contains("hunter2"), "{dbg}");
+        assert!(dbg.contains("root:***@localhost"), "{dbg}");
+    }
+
+    #[test]
+    fn redaction() {
+        let cases = [
+            ("sqlite://data/app.db", "sqlite://data/app.db"),
+            ("postgres://u@h/db", "postgres://u@h/db"),
+            ("postgres://u:p%40ss@h/db", "postgres://u:***@h/db"),
+            ("mysql://u:p@ss@h/db", "mysql://u:***@h/db"),
+            ("postgres://h/db?password=x", "postgres://h/db?password=***"),
+        ];
+        for (url, want) in cases {
+            assert_eq!(RedactedUrl::new(url).to_string(), want);
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! # rocket_alchemy
+//!
+//! Managed database state for [Rocket](https://rocket.rs), the way Advanced Alchemy gives
+//! it to Flask: declare databases in `Rocket.toml`, attach one fairing, take a typed
+//! request guard in a route, and the transaction is committed or rolled back for you when
+//! the response goes out.
+//!
+//! ```no_run
+//! use rocket::serde::json::Json;
+//! use rocket_alchemy::{Alchemy, Model, ModelExt, Session, SessionError};
+//! use uuid::Uuid;
+//!
+//! #[derive(Model, Debug, Clone, serde::Serialize)]
+//! struct Note {
+//!     id: Uuid,
+//!     #[model(max_length = 200)]
+//!     text: String,
+//! }
+//!
+//! #[rocket::post("/notes", data = "<text>")]
+//! async fn create(session: Session<'_>, text: String) -> Result<Json<Note>, SessionError> {
+//!     let mut note = Note { id: Uuid::nil(), text };
+//!     note.prepare_insert(chrono::Utc::now());
+//!     session.execute(&note.insert_statement()).await?;
+//!     Ok(Json(note)) // committed after the 200 leaves, with `commit_mode = "autocommit"`
+//! }
+//!
+//! #[rocket::launch]
+//! fn rocket() -> _ {
+//!     // Rocket.toml:
+//!     //   [default.databases.default]
+//!     //   url = "sqlite://data/notes.db"
+//!     //   commit_mode = "autocommit"
+//!     //   create_all = true
+//!     rocket::build()
+//!         .attach(Alchemy::fairing().model::<Note>())
+//!         .mount("/", rocket::routes![create])
+//! }
+//! ```
+//!
+//! * [`config`]: the `databases.<bind_key>` keys and their defaults.
+//! * [`Session`]: the request guard, lazily beginning a transaction per bind.
+//! * [`CommitMode`]: `manual`, `autocommit`, `autocommit_include_redirect`.
+//! * [`AlchemyFairing`]: what happens on ignite, response and shutdown.
+//! * [`model`]: `#[derive(Model)]`, column types and `create_all`.
+//! * [`Alchemy`]: every database by key, outside requests.
+//!
+//! SQLite, PostgreSQL and MySQL/MariaDB are the `sqlite`, `postgres` and `mysql` features,
+//! all on by default; the backend of each bind is picked at run time from its URL.
+
+#[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
+compile_error!("enable at least one of the `sqlite`, `postgres` and `mysql` features of rocket_alchemy");
+
+mod alchemy;
+mod backend;
+mod bind;
+pub mod config;
+mod error;
+mod fairing;
+mod guard;
+mod migrate;
+pub mod model;
+pub mod schema;
+mod session;
+
+pub use crate::alchemy::{Alchemy, BindHandle, LaunchError, UnknownBind};
+pub use crate::backend::Pool;
+pub use crate::bind::{Bind, DefaultBind, DEFAULT_KEY};
+pub use crate::config::{Backend, CommitMode, ConfigError, DatabaseConfig, RedactedUrl};
+pub use crate::error::{DbErrorKind, ErrorBody};
+pub use crate::fairing::AlchemyFairing;
+pub use crate::guard::Session;
+pub use crate::model::{FromAnyRow, Model, ModelExt};
+pub use crate::schema::SchemaError;
+pub use crate::session::{Connection, DbSession, Savepoint, SessionBackend, SessionConnection, SessionError};
+pub use rocket_alchemy_codegen::{Bind, Model};
+
+pub use rocket;
+pub use sea_query;
+pub use sqlx;
+
+#[doc(hidden)]
+pub mod __private {
+    pub use chrono::{DateTime, Utc};
+    pub use uuid::Uuid;
+}

@@ -1,0 +1,378 @@
+//! `create_all` and `drop_all`: model tables as DDL, generated with sea-query per backend.
+//!
+//! Tables are created in foreign-key order with their constraints and indexes, idempotently:
+//! `CREATE TABLE IF NOT EXISTS` everywhere, `CREATE INDEX IF NOT EXISTS` on SQLite and
+//! PostgreSQL, and indexes inside `CREATE TABLE` on MySQL (which has no `IF NOT EXISTS` for
+//! indexes). The whole operation holds a lock (an advisory lock on PostgreSQL, `GET_LOCK` on
+//! MySQL, the write lock on SQLite) so two processes starting at once do not race.
+
+use sea_query::{
+    Expr, ForeignKey as SqForeignKey, ForeignKeyAction, Index, MysqlQueryBuilder,
+    PostgresQueryBuilder, SchemaBuilder, SqliteQueryBuilder, Table as SqTable,
+};
+
+use crate::backend::Pool;
+use crate::config::Backend;
+use crate::model::{Column, Literal, PrimaryKey, ReferentialAction, Table};
+
+/// A failure while creating or dropping tables.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SchemaError {
+    /// Foreign keys form a cycle, so no creation order exists.
+    #[error("the foreign keys of tables {tables:?} form a cycle; create_all cannot order them")]
+    Cycle {
+        /// The tables in the cycle.
+        tables: Vec<String>,
+    },
+    /// A DDL statement failed.
+    #[error("`{statement}` failed on table `{table}`: {source}")]
+    Statement {
+        /// The table being created or dropped.
+        table: String,
+        /// The statement.
+        statement: String,
+        /// The database error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Connecting or locking failed.
+    #[error("could not prepare the schema: {0}")]
+    Connection(#[source] sqlx::Error),
+}
+
+/// Sorts `tables` so every table comes after the tables it references.
+pub fn sort_tables(tables: &[&'static Table]) -> Result<Vec<&'static Table>, SchemaError> {
+    let mut sorted: Vec<&'static Table> = Vec::with_capacity(tables.len());
+    let mut remaining: Vec<&'static Table> = Vec::new();
+    for table in tables {
+        if !remaining.iter().any(|t| t.name == table.name) {
+            remaining.push(table);
+        }
+    }
+    while !remaining.is_empty() {
+        let ready = remaining.iter().position(|t| {
+            t.references().all(|r| {
+                sorted.iter().any(|s| s.name == r.name) || !remaining.iter().any(|m| m.name == r.name)
+            })
+        });
+        match ready {
+            Some(i) => sorted.push(remaining.remove(i)),
+            None => {
+                return Err(SchemaError::Cycle {
+                    tables: remaining.iter().map(|t| t.name.to_string()).collect(),
+                })
+            }
+        }
+    }
+    Ok(sorted)
+}
+
+fn action(action: ReferentialAction) -> ForeignKeyAction {
+    match action {
+        ReferentialAction::NoAction => ForeignKeyAction::NoAction,
+        ReferentialAction::Restrict => ForeignKeyAction::Restrict,
+        ReferentialAction::Cascade => ForeignKeyAction::Cascade,
+        ReferentialAction::SetNull => ForeignKeyAction::SetNull,
+    }
+}
+
+fn literal(value: Literal) -> sea_query::Value {
+    match value {
+        Literal::Bool(b) => b.into(),
+        Literal::Int(i) => i.into(),
+        Literal::Float(f) => f.into(),
+        Literal::Str(s) => s.into(),
+    }
+}
+
+fn build<S: SchemaStatement>(statement: &S, backend: Backend) -> String {
+    match backend {
+        Backend::Sqlite => statement.build_for(SqliteQueryBuilder),
+        Backend::Postgres => statement.build_for(PostgresQueryBuilder),
+        Backend::MySql => statement.build_for(MysqlQueryBuilder),
+    }
+}
+
+trait SchemaStatement {
+    fn build_for<B: SchemaBuilder>(&self, builder: B) -> String;
+}
+
+impl SchemaStatement for sea_query::TableCreateStatement {
+    fn build_for<B: SchemaBuilder>(&self, builder: B) -> String {
+        self.build(builder)
+    }
+}
+impl SchemaStatement for sea_query::IndexCreateStatement {
+    fn build_for<B: SchemaBuilder>(&self, builder: B) -> String {
+        self.build(builder)
+    }
+}
+impl SchemaStatement for sea_query::TableDropStatement {
+    fn build_for<B: SchemaBuilder>(&self, builder: B) -> String {
+        self.build(builder)
+    }
+}
+
+fn column_def(column: &Column, backend: Backend) -> sea_query::ColumnDef {
+    let mut def = sea_query::ColumnDef::new_with_type(column.name, crate::model::sql_type(column, backend));
+    if column.nullable {
+        def.null();
+    } else {
+        def.not_null();
+    }
+    if column.primary_key == Some(PrimaryKey::AutoIncrement) && backend != Backend::Sqlite {
+        // SQLite: an INTEGER primary key is the rowid and numbers itself.
+        def.auto_increment();
+    }
+    if let Some(value) = column.default {
+        def.default(literal(value));
+    }
+    if column.audit.is_some() {
+        match backend {
+            Backend::MySql => def.default(Expr::cust("CURRENT_TIMESTAMP(6)")),
+            _ => def.default(Expr::cust("CURRENT_TIMESTAMP")),
+        };
+    }
+    def
+}
+
+/// The statements `create_all` runs for `table` on `backend`: `CREATE TABLE IF NOT EXISTS`,
+/// then (SQLite and PostgreSQL) one `CREATE INDEX IF NOT EXISTS` per indexed column.
+///
+/// ```
+/// use rocket_alchemy::{Backend, Model, schema::create_table_sql};
+///
+/// #[derive(Model)]
+/// struct Tag {
+///     id: i64,
+///     #[model(max_length = 40, unique)]
+///     label: String,
+/// }
+///
+/// let sql = create_table_sql(Tag::TABLE, Backend::Postgres).join(";\n");
+/// assert!(sql.contains(r#"CREATE TABLE IF NOT EXISTS "tag""#), "{sql}");
+/// assert!(sql.contains(r#"CONSTRAINT "pk_tag" PRIMARY KEY ("id")"#), "{sql}");
+/// assert!(sql.contains(r#"CONSTRAINT "uq_tag_label" UNIQUE ("label")"#), "{sql}");
+/// ```
+pub fn create_table_sql(table: &Table, backend: Backend) -> Vec<String> {
+    let mut create = SqTable::create();
+    create.table(table.name).if_not_exists();
+    for column in table.columns {
+        create.col(column_def(column, backend));
+    }
+    // A named table-level primary key; on SQLite an INTEGER one is still the rowid alias.
+    create.primary_key(Index::create().name(table.pk_name()).col(table.primary_key().name).primary());
+    for column in table.columns.iter().filter(|c| c.unique && c.primary_key.is_none()) {
+        create.index(Index::create().name(table.unique_name(column)).col(column.name).unique());
+    }
+    for column in table.columns {
+        if let Some(fk) = column.foreign_key {
+            let target = fk.table();
+            create.foreign_key(
+                SqForeignKey::create()
+                    .name(table.fk_name(column, target))
+                    .from_col(column.name)
+                    .to(target.name, target.primary_key().name)
+                    .on_delete(action(fk.on_delete))
+                    .on_update(action(fk.on_update)),
+            );
+        }
+    }
+    let indexed: Vec<&Column> = table
+        .columns
+        .iter()
+        .filter(|c| c.index && !c.unique && c.primary_key.is_none())
+        .collect();
+    if backend == Backend::MySql {
+        for column in &indexed {
+            create.index(Index::create().name(table.index_name(column)).col(column.name));
+        }
+    }
+    let mut statements = vec![build(&create, backend)];
+    if backend != Backend::MySql {
+        for column in &indexed {
+            let index = Index::create()
+                .if_not_exists()
+                .name(table.index_name(column))
+                .table(table.name)
+                .col(column.name)
+                .to_owned();
+            statements.push(build(&index, backend));
+        }
+    }
+    statements
+}
+
+/// `DROP TABLE IF EXISTS` for `table`.
+pub fn drop_table_sql(table: &Table, backend: Backend) -> String {
+    build(SqTable::drop().table(table.name).if_exists(), backend)
+}
+
+const LOCK_NAME: &str = "rocket_alchemy_schema";
+// Any fixed 64-bit key: the advisory lock that serializes schema changes on PostgreSQL.
+const PG_LOCK_KEY: i64 = 0x526f_636b_6574_4131;
+
+/// Creates every table in `tables` (sorted by foreign keys) that does not exist yet.
+pub async fn create_all(pool: &Pool, tables: &[&'static Table]) -> Result<(), SchemaError> {
+    let sorted = sort_tables(tables)?;
+    let backend = pool.backend();
+    let mut work = Vec::new();
+    for table in sorted {
+        for statement in create_table_sql(table, backend) {
+            work.push((table.name, statement));
+        }
+    }
+    run_locked(pool, work).await
+}
+
+/// Drops every table in `tables`, referencing tables first.
+pub async fn drop_all(pool: &Pool, tables: &[&'static Table]) -> Result<(), SchemaError> {
+    let mut sorted = sort_tables(tables)?;
+    sorted.reverse();
+    let backend = pool.backend();
+    let work = sorted.into_iter().map(|t| (t.name, drop_table_sql(t, backend))).collect();
+    run_locked(pool, work).await
+}
+
+/// Runs DDL statements on one connection, holding the schema lock, inside a transaction
+/// where the backend has transactional DDL.
+pub(crate) async fn run_locked(pool: &Pool, work: Vec<(&str, String)>) -> Result<(), SchemaError> {
+    use sqlx::{AssertSqlSafe, Connection, Executor};
+
+    let failed = |table: &str, statement: &str, source| SchemaError::Statement {
+        table: table.to_string(),
+        statement: statement.to_string(),
+        source,
+    };
+    match pool {
+        #[cfg(feature = "sqlite")]
+        Pool::Sqlite(pool) => {
+            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(SchemaError::Connection)?;
+            for (table, sql) in &work {
+                tx.execute(AssertSqlSafe(sql.clone())).await.map_err(|e| failed(table, sql, e))?;
+            }
+            tx.commit().await.map_err(SchemaError::Connection)
+        }
+        #[cfg(feature = "postgres")]
+        Pool::Postgres(pool) => {
+            let mut conn = pool.acquire().await.map_err(SchemaError::Connection)?;
+            let mut tx = conn.begin().await.map_err(SchemaError::Connection)?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(PG_LOCK_KEY)
+                .execute(&mut *tx)
+                .await
+                .map_err(SchemaError::Connection)?;
+            for (table, sql) in &work {
+                tx.execute(AssertSqlSafe(sql.clone())).await.map_err(|e| failed(table, sql, e))?;
+            }
+            tx.commit().await.map_err(SchemaError::Connection)
+        }
+        #[cfg(feature = "mysql")]
+        Pool::MySql(pool) => {
+            let mut conn = pool.acquire().await.map_err(SchemaError::Connection)?;
+            sqlx::query("SELECT GET_LOCK(?, 60)")
+                .bind(LOCK_NAME)
+                .execute(&mut *conn)
+                .await
+                .map_err(SchemaError::Connection)?;
+            let mut result = Ok(());
+            for (table, sql) in &work {
+                // MySQL commits DDL implicitly; each statement is idempotent on its own.
+                if let Err(e) = conn.execute(AssertSqlSafe(sql.clone())).await {
+                    result = Err(failed(table, sql, e));
+                    break;
+                }
+            }
+            let _ = sqlx::query("SELECT RELEASE_LOCK(?)").bind(LOCK_NAME).execute(&mut *conn).await;
+            result
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AuditColumn, ColumnType, ForeignKey};
+
+    const fn col(name: &'static str, ty: ColumnType) -> Column {
+        Column {
+            name,
+            field: name,
+            ty,
+            nullable: false,
+            primary_key: None,
+            unique: false,
+            index: false,
+            default: None,
+            foreign_key: None,
+            audit: None,
+        }
+    }
+
+    static PARENT: Table = Table {
+        name: "parent",
+        bind: "default",
+        model: "Parent",
+        columns: &[
+            Column { primary_key: Some(PrimaryKey::AutoIncrement), ..col("id", ColumnType::BigInt) },
+            Column { index: true, ..col("name", ColumnType::String(None)) },
+            Column { audit: Some(AuditColumn::CreatedAt), ..col("created_at", ColumnType::DateTimeUtc) },
+        ],
+    };
+    fn parent() -> &'static Table {
+        &PARENT
+    }
+    static CHILD: Table = Table {
+        name: "child",
+        bind: "default",
+        model: "Child",
+        columns: &[
+            Column { primary_key: Some(PrimaryKey::UuidV4), ..col("id", ColumnType::Uuid) },
+            Column {
+                foreign_key: Some(ForeignKey {
+                    target: parent,
+                    on_delete: ReferentialAction::Cascade,
+                    on_update: ReferentialAction::NoAction,
+                }),
+                index: true,
+                ..col("parent_id", ColumnType::BigInt)
+            },
+            Column { default: Some(Literal::Int(3)), ..col("rank", ColumnType::Integer) },
+            Column { nullable: true, unique: true, ..col("code", ColumnType::String(Some(12))) },
+        ],
+    };
+
+    #[test]
+    fn sorts_by_foreign_keys() {
+        let sorted = sort_tables(&[&CHILD, &PARENT]).unwrap();
+        assert_eq!(sorted.iter().map(|t| t.name).collect::<Vec<_>>(), ["parent", "child"]);
+    }
+
+    #[test]
+    fn ddl_per_backend() {
+        let sqlite = create_table_sql(&CHILD, Backend::Sqlite).join(";\n");
+        assert!(sqlite.contains(r#""id" BLOB NOT NULL"#), "{sqlite}");
+        // SQLite keeps no foreign key names; sea-query leaves them out there.
+        assert!(sqlite.contains(r#"FOREIGN KEY ("parent_id") REFERENCES "parent" ("id") ON DELETE CASCADE"#), "{sqlite}");
+        let pg_child = create_table_sql(&CHILD, Backend::Postgres).join(";\n");
+        assert!(pg_child.contains(r#"CONSTRAINT "fk_child_parent_id_parent" FOREIGN KEY ("parent_id") REFERENCES "parent" ("id") ON DELETE CASCADE"#), "{pg_child}");
+        assert!(sqlite.contains(r#"CREATE INDEX IF NOT EXISTS "ix_child_parent_id""#), "{sqlite}");
+        assert!(sqlite.contains(r#""rank" INTEGER NOT NULL DEFAULT 3"#), "{sqlite}");
+        assert!(sqlite.contains(r#"CONSTRAINT "uq_child_code" UNIQUE ("code")"#), "{sqlite}");
+        let parent = create_table_sql(&PARENT, Backend::Sqlite).join(";\n");
+        assert!(parent.contains(r#""id" INTEGER NOT NULL"#), "{parent}");
+
+        let pg = create_table_sql(&PARENT, Backend::Postgres).join(";\n");
+        assert!(pg.contains(r#""id" bigint GENERATED BY DEFAULT AS IDENTITY NOT NULL"#), "{pg}");
+        assert!(pg.contains(r#""created_at" timestamp with time zone NOT NULL DEFAULT (CURRENT_TIMESTAMP)"#), "{pg}");
+
+        let my = create_table_sql(&CHILD, Backend::MySql);
+        assert_eq!(my.len(), 1, "MySQL indexes live inside CREATE TABLE");
+        assert!(my[0].contains("KEY `ix_child_parent_id` (`parent_id`)"), "{}", my[0]);
+        assert!(my[0].contains("`id` binary(16) NOT NULL"), "{}", my[0]);
+        let my_parent = create_table_sql(&PARENT, Backend::MySql).join("");
+        assert!(my_parent.contains("`name` varchar(255) NOT NULL"), "{my_parent}");
+        assert!(my_parent.contains("AUTO_INCREMENT"), "{my_parent}");
+    }
+}

@@ -1,0 +1,264 @@
+//! Test support: a fresh database per test on each backend, and Rocket builders.
+//!
+//! SQLite always runs. PostgreSQL and MariaDB/MySQL run when `TEST_POSTGRES_URL` /
+//! `TEST_MYSQL_URL` name a server (an admin URL: the tests create and drop their own
+//! databases). With `CI=true` a missing or unreachable server fails the test.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use rocket::figment::Figment;
+use rocket::{Build, Rocket};
+use rocket_alchemy::Backend;
+use sqlx::{AssertSqlSafe, Connection, Executor};
+
+pub const POSTGRES_ENV: &str = "TEST_POSTGRES_URL";
+pub const MYSQL_ENV: &str = "TEST_MYSQL_URL";
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+fn ci() -> bool {
+    std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false)
+}
+
+/// A database of its own for one test; dropped (files removed) when this is dropped.
+pub struct TestDb {
+    pub backend: Backend,
+    /// The URL of the test's own database.
+    pub url: String,
+    name: String,
+    admin: Option<String>,
+}
+
+impl std::fmt::Debug for TestDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TestDb({} {})", self.backend, self.name)
+    }
+}
+
+fn unique(test: &str) -> String {
+    let n = SEQ.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let mut t: String = test.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+    t.truncate(30);
+    format!("ra_{t}_{}_{n}_{nanos:x}", std::process::id())
+}
+
+fn replace_database(url: &str, db: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let path_start = base[scheme_end..].find('/').map(|i| i + scheme_end).unwrap_or(base.len());
+    let mut out = format!("{}/{}", &base[..path_start], db);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+impl TestDb {
+    /// A fresh SQLite file.
+    pub async fn sqlite(test: &str) -> TestDb {
+        let dir = std::env::temp_dir().join("rocket_alchemy_tests");
+        std::fs::create_dir_all(&dir).unwrap();
+        let name = unique(test);
+        let path = dir.join(format!("{name}.db"));
+        TestDb { backend: Backend::Sqlite, url: format!("sqlite://{}", path.display()), name, admin: None }
+    }
+
+    /// A fresh PostgreSQL database, or `None` (with a notice) when not configured outside CI.
+    pub async fn postgres(test: &str) -> Option<TestDb> {
+        Self::server(Backend::Postgres, POSTGRES_ENV, test).await
+    }
+
+    /// A fresh MySQL / MariaDB database, or `None` (with a notice) when not configured outside CI.
+    pub async fn mysql(test: &str) -> Option<TestDb> {
+        Self::server(Backend::MySql, MYSQL_ENV, test).await
+    }
+
+    async fn server(backend: Backend, env: &str, test: &str) -> Option<TestDb> {
+        let admin = match std::env::var(env) {
+            Ok(url) if !url.is_empty() => url,
+            _ if ci() => panic!("CI=true but {env} is not set: the {backend} tests cannot run"),
+            _ => {
+                eprintln!("SKIPPED {test} on {backend}: set {env} to run it (CI=true makes this a failure)");
+                return None;
+            }
+        };
+        let name = unique(test);
+        let create = match backend {
+            Backend::Postgres => format!("CREATE DATABASE \"{name}\""),
+            _ => format!("CREATE DATABASE `{name}`"),
+        };
+        admin_execute(backend, &admin, &create)
+            .await
+            .unwrap_or_else(|e| panic!("{backend} server at {env} is unreachable or refused CREATE DATABASE: {e}"));
+        Some(TestDb { backend, url: replace_database(&admin, &name), name, admin: Some(admin) })
+    }
+
+    /// The Figment of a rocket whose `default` bind is this database (plus `extra` TOML,
+    /// merged under the default profile, e.g. `databases.default.commit_mode = "autocommit"`).
+    pub fn figment(&self, extra: &str) -> Figment {
+        figment_with(&[("default", self)], extra)
+    }
+
+    /// A rocket on [`TestDb::figment`].
+    pub fn rocket(&self, extra: &str) -> Rocket<Build> {
+        rocket::custom(self.figment(extra))
+    }
+}
+
+/// A Figment with one bind per `(key, db)` and `extra` TOML merged on top. Rocket's own
+/// logging is off; tests read tracing events instead.
+pub fn figment_with(binds: &[(&str, &TestDb)], extra: &str) -> Figment {
+    use rocket::figment::providers::{Format, Serialized, Toml};
+    let mut figment = Figment::from(rocket::Config::default())
+        .merge(Serialized::default("log_level", "off"))
+        .merge(Serialized::default("port", 0));
+    for (key, db) in binds {
+        figment = figment.merge(Serialized::default(&format!("databases.{key}.url"), &db.url));
+    }
+    figment.merge(Toml::string(extra))
+}
+
+async fn admin_execute(backend: Backend, admin: &str, sql: &str) -> Result<(), sqlx::Error> {
+    match backend {
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(admin).await?;
+            conn.execute(AssertSqlSafe(sql.to_string())).await?;
+            conn.close().await
+        }
+        Backend::MySql => {
+            let mut conn = sqlx::MySqlConnection::connect(admin).await?;
+            conn.execute(AssertSqlSafe(sql.to_string())).await?;
+            conn.close().await
+        }
+        Backend::Sqlite => Ok(()),
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match (&self.admin, self.backend) {
+            (None, _) => {
+                let path = self.url.trim_start_matches("sqlite://").to_string();
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{path}{suffix}"));
+                }
+            }
+            (Some(admin), backend) => {
+                let sql = match backend {
+                    Backend::Postgres => format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name),
+                    _ => format!("DROP DATABASE IF EXISTS `{}`", self.name),
+                };
+                let admin = admin.clone();
+                // Drop runs inside the test's runtime: use a thread with its own.
+                let _ = std::thread::spawn(move || {
+                    let rt = rocket::tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                    rt.block_on(admin_execute(backend, &admin, &sql))
+                })
+                .join();
+            }
+        }
+    }
+}
+
+/// An independent connection to the test database (not through the app's pool), to check
+/// what was really committed.
+pub struct Probe {
+    backend: Backend,
+    url: String,
+}
+
+impl TestDb {
+    pub fn probe(&self) -> Probe {
+        Probe { backend: self.backend, url: self.url.clone() }
+    }
+}
+
+impl Probe {
+    /// Runs a query returning one integer (e.g. `SELECT COUNT(*) FROM t`).
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        let sql = AssertSqlSafe(sql.to_string());
+        match self.backend {
+            Backend::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+                sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut c).await.unwrap()
+            }
+            Backend::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.url).await.unwrap();
+                sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut c).await.unwrap()
+            }
+            Backend::MySql => {
+                let mut c = sqlx::MySqlConnection::connect(&self.url).await.unwrap();
+                sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut c).await.unwrap()
+            }
+        }
+    }
+
+    /// Runs statements (setup DDL) outside the app.
+    pub async fn execute(&self, sql: &str) {
+        let sql = AssertSqlSafe(sql.to_string());
+        match self.backend {
+            Backend::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+                sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
+            }
+            Backend::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.url).await.unwrap();
+                sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
+            }
+            Backend::MySql => {
+                let mut c = sqlx::MySqlConnection::connect(&self.url).await.unwrap();
+                sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
+            }
+        }
+    }
+
+    /// Counts rows of `table` (quoted for the backend).
+    pub async fn count(&self, table: &str) -> i64 {
+        let q = match self.backend {
+            Backend::MySql => format!("SELECT COUNT(*) FROM `{table}`"),
+            _ => format!("SELECT COUNT(*) FROM \"{table}\""),
+        };
+        self.scalar(&q).await
+    }
+
+    /// Counts rows of `table` where `column = value` (a string literal; test data only).
+    pub async fn count_where(&self, table: &str, column: &str, value: &str) -> i64 {
+        let q = match self.backend {
+            Backend::MySql => format!("SELECT COUNT(*) FROM `{table}` WHERE `{column}` = '{value}'"),
+            _ => format!("SELECT COUNT(*) FROM \"{table}\" WHERE \"{column}\" = '{value}'"),
+        };
+        self.scalar(&q).await
+    }
+}
+
+/// Declares `mod $name { sqlite, postgres, mysql }` tests running `async fn $name(db: TestDb)`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                let db = $crate::common::TestDb::sqlite(stringify!($name)).await;
+                super::$name(db).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                if let Some(db) = $crate::common::TestDb::postgres(stringify!($name)).await {
+                    super::$name(db).await;
+                }
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn mysql() {
+                if let Some(db) = $crate::common::TestDb::mysql(stringify!($name)).await {
+                    super::$name(db).await;
+                }
+            }
+        }
+    )*};
+}
