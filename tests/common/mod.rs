@@ -99,6 +99,15 @@ impl TestDb {
         Some(TestDb { backend, url: replace_database(&admin, &name), name, admin: Some(admin) })
     }
 
+    /// Another fresh database on the same backend (for a second bind).
+    pub async fn sibling(&self, test: &str) -> TestDb {
+        match self.backend {
+            Backend::Sqlite => TestDb::sqlite(test).await,
+            Backend::Postgres => TestDb::postgres(test).await.expect("configured"),
+            Backend::MySql => TestDb::mysql(test).await.expect("configured"),
+        }
+    }
+
     /// The Figment of a rocket whose `default` bind is this database (plus `extra` TOML,
     /// merged under the default profile, e.g. `databases.default.commit_mode = "autocommit"`).
     pub fn figment(&self, extra: &str) -> Figment {
@@ -179,13 +188,19 @@ impl TestDb {
     }
 }
 
+async fn sqlite_connect(url: &str) -> sqlx::SqliteConnection {
+    use std::str::FromStr;
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).unwrap().create_if_missing(true);
+    sqlx::SqliteConnection::connect_with(&options).await.unwrap()
+}
+
 impl Probe {
     /// Runs a query returning one integer (e.g. `SELECT COUNT(*) FROM t`).
     pub async fn scalar(&self, sql: &str) -> i64 {
         let sql = AssertSqlSafe(sql.to_string());
         match self.backend {
             Backend::Sqlite => {
-                let mut c = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+                let mut c = sqlite_connect(&self.url).await;
                 sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut c).await.unwrap()
             }
             Backend::Postgres => {
@@ -204,7 +219,7 @@ impl Probe {
         let sql = AssertSqlSafe(sql.to_string());
         match self.backend {
             Backend::Sqlite => {
-                let mut c = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+                let mut c = sqlite_connect(&self.url).await;
                 sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
             }
             Backend::Postgres => {
