@@ -261,6 +261,24 @@ impl Table {
     }
 }
 
+/// The current time truncated to microseconds, the precision every backend stores: what the
+/// library stamps audit columns with, so a value read back equals the value written.
+pub fn now() -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    Utc::now().trunc_subsecs(6)
+}
+
+/// `now`, or one microsecond after `previous` if the clock has not moved past it: an
+/// `updated_at` always moves forward.
+#[doc(hidden)]
+pub fn advance(previous: DateTime<Utc>, now: DateTime<Utc>) -> DateTime<Utc> {
+    if now > previous {
+        now
+    } else {
+        previous + chrono::TimeDelta::microseconds(1)
+    }
+}
+
 /// A table declared by `#[derive(Model)]`. See the [module docs](self).
 ///
 /// The derive also implements [`sqlx::FromRow`] for every backend, so models come straight out
@@ -290,7 +308,8 @@ pub trait Model: FromAnyRow + Sized + Send + Sync + Unpin + 'static {
     /// fresh UUID (v4 or v7, as declared), audit columns are set to `now`.
     fn prepare_insert(&mut self, now: DateTime<Utc>);
 
-    /// Moves `updated_at` to `now`, if the model has it.
+    /// Moves `updated_at` forward to `now` (or 1µs past its value if the clock has not moved),
+    /// if the model has it.
     fn touch(&mut self, now: DateTime<Utc>);
 }
 

@@ -325,7 +325,7 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
 
             fn touch(&mut self, now: ::rocket_alchemy::__private::DateTime<::rocket_alchemy::__private::Utc>) {
                 let _ = now;
-                #(self.#stamp_updated = now;)*
+                #(self.#stamp_updated = ::rocket_alchemy::model::advance(self.#stamp_updated, now);)*
             }
         }
 
