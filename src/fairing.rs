@@ -103,13 +103,9 @@ impl Fairing for AlchemyFairing {
 
     async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
         let sessions = request.local_cache(RequestSessions::empty);
-        let used = sessions.used();
-        if used.is_empty() {
-            return;
-        }
         let status = response.status().code;
         let mut failure = None;
-        for session in used {
+        for session in sessions.used() {
             let commit = failure.is_none() && session.commit_mode().commits(status);
             match session.finish(commit).await {
                 Ok(()) => {}

@@ -27,12 +27,20 @@ impl RequestSessions {
         RequestSessions { slots: (0..binds).map(|_| OnceLock::new()).collect() }
     }
 
-    /// The sessions that began a transaction in this request, in the order they first did.
-    pub(crate) fn used(&self) -> Vec<&DbSession> {
-        let mut used: Vec<&DbSession> =
-            self.slots.iter().filter_map(OnceLock::get).filter(|s| s.first_use() != 0).collect();
-        used.sort_by_key(|s| s.first_use());
-        used
+    /// The sessions that began a transaction in this request, in the order they first did
+    /// (without allocating: a request uses a handful of binds at most).
+    pub(crate) fn used(&self) -> impl Iterator<Item = &DbSession> + '_ {
+        let mut after = 0;
+        std::iter::from_fn(move || {
+            let next = self
+                .slots
+                .iter()
+                .filter_map(OnceLock::get)
+                .filter(|s| s.first_use() > after)
+                .min_by_key(|s| s.first_use())?;
+            after = next.first_use();
+            Some(next)
+        })
     }
 }
 

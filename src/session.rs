@@ -585,11 +585,11 @@ impl DbSession {
         let raw_pg = std::mem::take(&mut state.raw_pg);
         state.savepoints = 0;
         self.clear_dropped();
-        let bind = self.bind.key().to_string();
+        let bind = || self.bind.key().to_string();
         if let Some((_, kind)) = aborted {
             rollback_tx(tx).await;
             self.log("ROLLBACK (aborted transaction)");
-            return Err(SessionError::Aborted { bind, kind });
+            return Err(SessionError::Aborted { bind: bind(), kind });
         }
         #[cfg(feature = "postgres")]
         if raw_pg {
@@ -598,7 +598,7 @@ impl DbSession {
                 if let Err(e) = sqlx::query("SELECT 1").execute(&mut **pg).await {
                     let kind = DbErrorKind::of(&e);
                     rollback_tx(tx).await;
-                    return Err(SessionError::Commit { bind, kind, source: e });
+                    return Err(SessionError::Commit { bind: bind(), kind, source: e });
                 }
             }
         }
@@ -618,7 +618,7 @@ impl DbSession {
             }
             // sqlx queues a ROLLBACK on the dropped transaction; the pool runs it (or closes
             // a broken connection) when the connection comes back.
-            Err(source) => Err(SessionError::Commit { bind, kind: DbErrorKind::of(&source), source }),
+            Err(source) => Err(SessionError::Commit { bind: bind(), kind: DbErrorKind::of(&source), source }),
         }
     }
 
@@ -695,7 +695,7 @@ impl DbSession {
             self.has_dropped.store(false, Ordering::Release);
             std::mem::take(&mut *list)
         };
-        dropped.sort_by(|a, b| b.1.cmp(&a.1));
+        dropped.sort_by_key(|&(_, depth)| std::cmp::Reverse(depth));
         for (generation, depth) in dropped {
             if generation == state.generation && depth <= state.savepoints {
                 self.end_savepoint_locked(state, depth, true).await?;

@@ -1,6 +1,6 @@
 //! Expansion of `#[derive(Model)]`.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, Fields, GenericArgument, Lit, PathArguments, Type};
@@ -22,12 +22,6 @@ enum Kind {
     Date,
     DateTimeUtc,
     Json,
-}
-
-impl Kind {
-    fn is_integer(self) -> bool {
-        matches!(self, Kind::SmallInt | Kind::Integer | Kind::BigInt)
-    }
 }
 
 const SUPPORTED: &str = "supported column types: bool, i16, i32, i64, f32, f64, String, Vec<u8>, \
@@ -140,18 +134,20 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
     };
 
     let mut columns: Vec<ColumnField> = Vec::new();
-    let mut skipped: Vec<syn::Ident> = Vec::new();
+    let mut skipped: Vec<TokenStream> = Vec::new();
     for field in fields {
         let attrs = attr::field_attrs(&field.attrs)?;
         let field_ident = field.ident.clone().expect("named field");
         if let Some(span) = attrs.skip {
             let others = attrs.primary_key.is_some() || attrs.max_length.is_some() || attrs.unique.is_some()
                 || attrs.index.is_some() || attrs.references.is_some() || attrs.default.is_some()
-                || attrs.column.is_some() || attrs.created_at.is_some() || attrs.updated_at.is_some();
+                || attrs.column.is_some() || attrs.created_at.is_some() || attrs.updated_at.is_some()
+                || attrs.on_delete.is_some() || attrs.on_update.is_some();
             if others {
                 return Err(syn::Error::new(span, "`skip` cannot be combined with other model attributes"));
             }
-            skipped.push(field_ident);
+            let ty = &field.ty;
+            skipped.push(quote_spanned! {ty.span()=> #field_ident: ::std::default::Default::default()});
             continue;
         }
         let (kind, nullable) = classify(&field.ty)?;
@@ -176,7 +172,6 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
     };
     {
         let column = &mut columns[pk_index];
-        let span = column.attrs.primary_key.as_ref().map(|p| p.0).unwrap_or_else(|| column.ident.span());
         if column.nullable {
             return Err(syn::Error::new_spanned(&column.ty, "the primary key cannot be an Option"));
         }
@@ -185,19 +180,18 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
             Some(lit) => match (lit.value().as_str(), column.kind) {
                 ("uuid_v4", Kind::Uuid) => quote!(UuidV4),
                 ("uuid_v7", Kind::Uuid) => quote!(UuidV7),
-                ("auto_increment", k) if k.is_integer() => quote!(AutoIncrement),
+                ("auto_increment", Kind::Integer | Kind::BigInt) => quote!(AutoIncrement),
                 ("natural", _) => quote!(Natural),
                 ("uuid_v4" | "uuid_v7", _) => return Err(syn::Error::new_spanned(&lit, "a UUID primary key needs a `Uuid` field")),
-                ("auto_increment", _) => return Err(syn::Error::new_spanned(&lit, "an auto_increment primary key needs an integer field (i64)")),
+                ("auto_increment", _) => return Err(syn::Error::new_spanned(&lit, "an auto_increment primary key needs an i64 (or i32) field")),
                 _ => return Err(syn::Error::new_spanned(&lit, "expected \"uuid_v4\", \"uuid_v7\", \"auto_increment\" or \"natural\"")),
             },
             None => match column.kind {
                 Kind::Uuid => quote!(UuidV4),
-                k if k.is_integer() => quote!(AutoIncrement),
+                Kind::Integer | Kind::BigInt => quote!(AutoIncrement),
                 _ => quote!(Natural),
             },
         };
-        let _ = span;
         column.pk = Some(variant);
     }
 
@@ -264,7 +258,7 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         }
     }
 
-    let column_defs = columns.iter().map(|c| column_def(c, &table_name));
+    let column_defs = columns.iter().map(column_def);
     let column_names: Vec<&String> = columns.iter().map(|c| &c.name).collect();
     let field_idents: Vec<&syn::Ident> = columns.iter().map(|c| &c.ident).collect();
     let field_types: Vec<&Type> = columns.iter().map(|c| &c.ty).collect();
@@ -281,6 +275,12 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
     let stamp_created = columns.iter().filter(|c| c.audit.as_ref().is_some_and(|a| a.to_string() == "CreatedAt")).map(|c| &c.ident);
     let stamp_updated: Vec<&syn::Ident> = columns.iter().filter(|c| c.audit.as_ref().is_some_and(|a| a.to_string() == "UpdatedAt")).map(|c| &c.ident).collect();
 
+    let value_exprs = columns.iter().map(|c| {
+        let (ident, ty) = (&c.ident, &c.ty);
+        quote_spanned! {ty.span()=>
+            ::rocket_alchemy::sea_query::Value::from(::std::clone::Clone::clone(&self.#ident))
+        }
+    });
     let decode_bounds = field_types.iter().map(|ty| {
         quote_spanned! {ty.span()=>
             #ty: ::rocket_alchemy::sqlx::Decode<'__r, <__R as ::rocket_alchemy::sqlx::Row>::Database>
@@ -301,7 +301,7 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
             };
 
             fn values(&self) -> ::std::vec::Vec<::rocket_alchemy::sea_query::Value> {
-                ::std::vec![#(::rocket_alchemy::sea_query::Value::from(::std::clone::Clone::clone(&self.#field_idents))),*]
+                ::std::vec![#(#value_exprs),*]
             }
 
             fn primary_key_value(&self) -> ::rocket_alchemy::sea_query::Value {
@@ -338,14 +338,14 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
             fn from_row(row: &'__r __R) -> ::std::result::Result<Self, ::rocket_alchemy::sqlx::Error> {
                 ::std::result::Result::Ok(#ident {
                     #(#field_idents: ::rocket_alchemy::sqlx::Row::try_get(row, #column_names)?,)*
-                    #(#skipped: ::std::default::Default::default(),)*
+                    #(#skipped,)*
                 })
             }
         }
     })
 }
 
-fn column_def(column: &ColumnField, table: &str) -> TokenStream {
+fn column_def(column: &ColumnField) -> TokenStream {
     let name = &column.name;
     let field = column.ident.to_string();
     let ty = match column.kind {
@@ -404,7 +404,6 @@ fn column_def(column: &ColumnField, table: &str) -> TokenStream {
         Some(variant) => quote!(::std::option::Option::Some(::rocket_alchemy::model::AuditColumn::#variant)),
         None => quote!(::std::option::Option::None),
     };
-    let _ = (table, Span::call_site());
     quote! {
         ::rocket_alchemy::model::Column {
             name: #name,

@@ -1,0 +1,7 @@
+use rocket_alchemy::Bind;
+
+#[derive(Bind)]
+#[bind("")]
+struct Audit;
+
+fn main() {}

@@ -1,0 +1,7 @@
+use rocket_alchemy::Bind;
+
+#[derive(Bind)]
+#[bind("audit log")]
+struct Audit;
+
+fn main() {}

@@ -1,0 +1,7 @@
+use rocket_alchemy::Bind;
+
+#[derive(Bind)]
+#[bind(audit)]
+struct Audit;
+
+fn main() {}

@@ -1,0 +1,6 @@
+use rocket_alchemy::Bind;
+
+#[derive(Bind)]
+struct Audit;
+
+fn main() {}

@@ -1,0 +1,15 @@
+use rocket_alchemy::Model;
+
+#[derive(Model)]
+struct Post {
+    id: i64,
+}
+
+#[derive(Model)]
+struct Comment {
+    id: i64,
+    #[model(references = Post, on_delete = "delete")]
+    post_id: i64,
+}
+
+fn main() {}

@@ -1,0 +1,10 @@
+use rocket_alchemy::Model;
+
+#[derive(Model)]
+struct Account {
+    id: i64,
+    #[model(default = "zero")]
+    balance: i64,
+}
+
+fn main() {}

@@ -1,0 +1,12 @@
+use rocket_alchemy::Model;
+
+struct Post;
+
+#[derive(Model)]
+struct Comment {
+    id: i64,
+    #[model(references = Post)]
+    post_id: i64,
+}
+
+fn main() {}

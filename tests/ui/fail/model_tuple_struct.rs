@@ -1,0 +1,6 @@
+use rocket_alchemy::Model;
+
+#[derive(Model)]
+struct Point(i64, i64);
+
+fn main() {}

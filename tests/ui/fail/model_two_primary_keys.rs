@@ -1,0 +1,11 @@
+use rocket_alchemy::Model;
+
+#[derive(Model)]
+struct Membership {
+    #[model(primary_key)]
+    user_id: i64,
+    #[model(primary_key)]
+    group_id: i64,
+}
+
+fn main() {}
