@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use rocket::figment::Figment;
-use rocket::{Phase, Rocket};
 use rocket::tokio::sync::OnceCell;
+use rocket::{Phase, Rocket};
 
 use crate::backend::{scrub, Pool};
 use crate::bind::{Bind, DEFAULT_KEY};
@@ -37,7 +37,11 @@ impl UnknownBind {
         } else {
             format!("configured bind keys: {}", configured.join(", "))
         };
-        UnknownBind { key: key.to_string(), configured, hint }
+        UnknownBind {
+            key: key.to_string(),
+            configured,
+            hint,
+        }
     }
 }
 
@@ -121,7 +125,10 @@ impl std::fmt::Debug for BindHandle {
         f.debug_struct("BindHandle")
             .field("key", &self.key())
             .field("url", &self.config.url)
-            .field("tables", &self.tables.iter().map(|t| t.name).collect::<Vec<_>>())
+            .field(
+                "tables",
+                &self.tables.iter().map(|t| t.name).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -162,7 +169,10 @@ impl BindHandle {
         if !self.config.create_all || self.schema.initialized() {
             return Ok(());
         }
-        self.schema.get_or_try_init(|| schema::create_all(&self.pool, &self.tables)).await.map(drop)
+        self.schema
+            .get_or_try_init(|| schema::create_all(&self.pool, &self.tables))
+            .await
+            .map(drop)
     }
 }
 
@@ -216,10 +226,17 @@ impl Alchemy {
     /// connections, migrations and `create_all` as configured) outside of Rocket, for
     /// background workers, scripts and tests. `tables` are the models' tables, e.g.
     /// `&[Author::TABLE, Book::TABLE]`.
-    pub async fn open(figment: &Figment, tables: &[&'static Table]) -> Result<Alchemy, LaunchError> {
-        let workers = figment.extract_inner::<usize>("workers").unwrap_or_else(|_| {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
-        });
+    pub async fn open(
+        figment: &Figment,
+        tables: &[&'static Table],
+    ) -> Result<Alchemy, LaunchError> {
+        let workers = figment
+            .extract_inner::<usize>("workers")
+            .unwrap_or_else(|_| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+            });
         let configs = DatabaseConfig::from_figment(figment, workers)?;
         Self::open_configs(configs, tables, Startup::Launch).await
     }
@@ -283,9 +300,17 @@ impl Alchemy {
                 tables.len(),
                 if config.lazy { ", lazy" } else { "" },
             );
-            binds.push(Arc::new(BindHandle { index, config, pool, tables, schema: OnceCell::new() }));
+            binds.push(Arc::new(BindHandle {
+                index,
+                config,
+                pool,
+                tables,
+                schema: OnceCell::new(),
+            }));
         }
-        let alchemy = Alchemy { binds: binds.into() };
+        let alchemy = Alchemy {
+            binds: binds.into(),
+        };
         if startup == Startup::Launch {
             if let Err(e) = alchemy.startup().await {
                 alchemy.close().await;
@@ -300,10 +325,12 @@ impl Alchemy {
         for bind in self.binds.iter() {
             let config = &bind.config;
             if config.migrate {
-                crate::migrate::startup(bind).await.map_err(|e| LaunchError::Migrate {
-                    bind: config.bind_key.clone(),
-                    message: scrub(&e.to_string(), config.url.expose()),
-                })?;
+                crate::migrate::startup(bind)
+                    .await
+                    .map_err(|e| LaunchError::Migrate {
+                        bind: config.bind_key.clone(),
+                        message: scrub(&e.to_string(), config.url.expose()),
+                    })?;
             }
             if !config.create_all {
                 continue;
@@ -321,7 +348,12 @@ impl Alchemy {
                     config.bind_key,
                     scrub(&e.to_string(), config.url.expose())
                 ),
-                Err(source) => return Err(LaunchError::Schema { bind: config.bind_key.clone(), source }),
+                Err(source) => {
+                    return Err(LaunchError::Schema {
+                        bind: config.bind_key.clone(),
+                        source,
+                    })
+                }
             }
         }
         Ok(())
@@ -381,7 +413,10 @@ impl Alchemy {
         let bind = self.bind(key).map_err(|e| config_error(key, e))?;
         schema::create_all(&bind.pool, &bind.tables)
             .await
-            .map_err(|source| LaunchError::Schema { bind: bind.key().to_string(), source })
+            .map_err(|source| LaunchError::Schema {
+                bind: bind.key().to_string(),
+                source,
+            })
     }
 
     /// Drops the model tables of `key` (referencing tables first).
@@ -389,7 +424,10 @@ impl Alchemy {
         let bind = self.bind(key).map_err(|e| config_error(key, e))?;
         schema::drop_all(&bind.pool, &bind.tables)
             .await
-            .map_err(|source| LaunchError::Schema { bind: bind.key().to_string(), source })
+            .map_err(|source| LaunchError::Schema {
+                bind: bind.key().to_string(),
+                source,
+            })
     }
 
     /// Checks every bind: a connection and `SELECT 1` within its `connect_timeout`.
@@ -417,7 +455,11 @@ impl Alchemy {
 }
 
 fn config_error(key: &str, e: UnknownBind) -> LaunchError {
-    LaunchError::Config(ConfigError { key: format!("databases.{key}"), message: e.to_string(), origin: None })
+    LaunchError::Config(ConfigError {
+        key: format!("databases.{key}"),
+        message: e.to_string(),
+        origin: None,
+    })
 }
 
 fn resolve_index(keys: &[String], key: &str) -> Option<usize> {

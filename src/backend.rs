@@ -203,7 +203,10 @@ fn log_options<O: ConnectOptions>(options: O, config: &DatabaseConfig) -> O {
 
 #[cfg(feature = "sqlite")]
 fn sqlite_options(config: &DatabaseConfig) -> Result<(SqliteConnectOptions, bool), sqlx::Error> {
-    let settings = config.sqlite.as_ref().expect("sqlite settings on a sqlite bind");
+    let settings = config
+        .sqlite
+        .as_ref()
+        .expect("sqlite settings on a sqlite bind");
     let url = config.url.expose();
     let in_memory = is_sqlite_memory(url);
     let mut options = SqliteConnectOptions::from_str(url)?

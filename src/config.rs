@@ -351,12 +351,19 @@ pub struct ConfigError {
 }
 
 fn origin_suffix(origin: &Option<String>) -> String {
-    origin.as_ref().map(|s| format!(" (from {s})")).unwrap_or_default()
+    origin
+        .as_ref()
+        .map(|s| format!(" (from {s})"))
+        .unwrap_or_default()
 }
 
 impl ConfigError {
     fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError { key: key.into(), message: message.into(), origin: None }
+        ConfigError {
+            key: key.into(),
+            message: message.into(),
+            origin: None,
+        }
     }
 
     fn from_figment(prefix: &str, error: figment::Error) -> Self {
@@ -370,7 +377,10 @@ impl ConfigError {
         // it; keep only the part below `databases.<bind>`.
         let prefix_parts: Vec<&str> = prefix.split('.').collect();
         let mut path: Vec<&str> = error.path.iter().map(String::as_str).collect();
-        if let Some(at) = path.windows(prefix_parts.len()).position(|w| w == prefix_parts.as_slice()) {
+        if let Some(at) = path
+            .windows(prefix_parts.len())
+            .position(|w| w == prefix_parts.as_slice())
+        {
             path.drain(at..at + prefix_parts.len());
         }
         let mut key = prefix.to_string();
@@ -389,13 +399,20 @@ impl ConfigError {
                 "missing; this key is required".to_string()
             }
             Kind::UnknownVariant(value, expected) => {
-                format!("unknown value `{value}`; expected one of: {}", one_of(expected))
+                format!(
+                    "unknown value `{value}`; expected one of: {}",
+                    one_of(expected)
+                )
             }
             Kind::InvalidType(actual, expected) => format!("expected {expected}, found {actual}"),
             Kind::InvalidValue(actual, expected) => format!("expected {expected}, found {actual}"),
             other => other.to_string(),
         };
-        ConfigError { key, message, origin }
+        ConfigError {
+            key,
+            message,
+            origin,
+        }
     }
 }
 
@@ -428,31 +445,42 @@ impl DatabaseConfig {
     /// let error = DatabaseConfig::from_figment(&typo, 2).unwrap_err();
     /// assert_eq!(error.key, "databases.default.comit_mode");
     /// ```
-    pub fn from_figment(figment: &Figment, workers: usize) -> Result<Vec<DatabaseConfig>, ConfigError> {
-        let dict = match figment.find_value("databases") {
-            Ok(Value::Dict(_, dict)) => dict,
-            Ok(other) => {
-                return Err(ConfigError::new(
-                    "databases",
-                    format!("expected a table of databases keyed by bind key, found {}", other.to_actual()),
-                ))
-            }
-            Err(_) => {
-                return Err(ConfigError::new(
+    pub fn from_figment(
+        figment: &Figment,
+        workers: usize,
+    ) -> Result<Vec<DatabaseConfig>, ConfigError> {
+        let dict =
+            match figment.find_value("databases") {
+                Ok(Value::Dict(_, dict)) => dict,
+                Ok(other) => {
+                    return Err(ConfigError::new(
+                        "databases",
+                        format!(
+                            "expected a table of databases keyed by bind key, found {}",
+                            other.to_actual()
+                        ),
+                    ))
+                }
+                Err(_) => return Err(ConfigError::new(
                     "databases",
                     "no databases are configured; add `[default.databases.default]` with a `url` \
                      to Rocket.toml or set ROCKET_DATABASES",
-                ))
-            }
-        };
+                )),
+            };
         let mut keys: Vec<&String> = dict.keys().collect();
         keys.sort_by_key(|k| (k.as_str() != "default", k.as_str()));
-        keys.into_iter().map(|key| Self::from_figment_key(figment, key, workers)).collect()
+        keys.into_iter()
+            .map(|key| Self::from_figment_key(figment, key, workers))
+            .collect()
     }
 
     fn from_figment_key(figment: &Figment, key: &str, workers: usize) -> Result<Self, ConfigError> {
         let prefix = format!("databases.{key}");
-        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        if key.is_empty()
+            || !key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
             return Err(ConfigError::new(
                 prefix,
                 "bind keys may only contain ASCII letters, digits, `_` and `-`",
@@ -464,17 +492,19 @@ impl DatabaseConfig {
         let origin = figment
             .find_metadata(&format!("{prefix}.url"))
             .map(|m| m.name.to_string());
-        Self::validate(key, raw).map_err(|mut e| {
-            if e.origin.is_none() {
-                e.origin = origin;
-            }
-            e
-        }).map(|mut config| {
-            if config.max_connections == 0 {
-                config.max_connections = (workers.max(1) * 4) as u32;
-            }
-            config
-        })
+        Self::validate(key, raw)
+            .map_err(|mut e| {
+                if e.origin.is_none() {
+                    e.origin = origin;
+                }
+                e
+            })
+            .map(|mut config| {
+                if config.max_connections == 0 {
+                    config.max_connections = (workers.max(1) * 4) as u32;
+                }
+                config
+            })
     }
 
     fn validate(key: &str, raw: RawConfig) -> Result<Self, ConfigError> {
@@ -484,7 +514,11 @@ impl DatabaseConfig {
             return Err(ConfigError::new(k("url"), "must not be empty"));
         }
         let backend = Backend::from_url(url.expose()).ok_or_else(|| {
-            let scheme = url.expose().split_once(':').map(|(s, _)| s).unwrap_or(url.expose());
+            let scheme = url
+                .expose()
+                .split_once(':')
+                .map(|(s, _)| s)
+                .unwrap_or(url.expose());
             ConfigError::new(
                 k("url"),
                 format!(
@@ -496,20 +530,26 @@ impl DatabaseConfig {
         if !backend.is_enabled() {
             return Err(ConfigError::new(
                 k("url"),
-                format!("`{url}` needs the `{backend}` feature of rocket_alchemy, which is disabled"),
+                format!(
+                    "`{url}` needs the `{backend}` feature of rocket_alchemy, which is disabled"
+                ),
             ));
         }
-        crate::backend::check_url(backend, &url).map_err(|message| ConfigError::new(k("url"), message))?;
+        crate::backend::check_url(backend, &url)
+            .map_err(|message| ConfigError::new(k("url"), message))?;
 
         let seconds = |field: &str, value: Option<u64>| -> Result<Option<Duration>, ConfigError> {
             match value {
-                Some(0) => Err(ConfigError::new(k(field), "must be a positive number of seconds")),
+                Some(0) => Err(ConfigError::new(
+                    k(field),
+                    "must be a positive number of seconds",
+                )),
                 Some(s) => Ok(Some(Duration::from_secs(s))),
                 None => Ok(None),
             }
         };
-        let connect_timeout = seconds("connect_timeout", raw.connect_timeout)?
-            .unwrap_or(Duration::from_secs(5));
+        let connect_timeout =
+            seconds("connect_timeout", raw.connect_timeout)?.unwrap_or(Duration::from_secs(5));
         let idle_timeout = seconds("idle_timeout", raw.idle_timeout)?;
         let max_lifetime = seconds("max_lifetime", raw.max_lifetime)?;
         let busy_timeout = seconds("busy_timeout", raw.busy_timeout)?;
@@ -548,7 +588,9 @@ impl DatabaseConfig {
             None
         };
 
-        let migrations = raw.migrations.unwrap_or_else(|| default_migrations_dir(key));
+        let migrations = raw
+            .migrations
+            .unwrap_or_else(|| default_migrations_dir(key));
 
         Ok(DatabaseConfig {
             bind_key: key.to_string(),

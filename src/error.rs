@@ -107,7 +107,10 @@ fn classify_code(db: &dyn sqlx::error::DatabaseError) -> DbErrorKind {
     #[cfg(feature = "sqlite")]
     if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
         // Extended result codes: the primary code is the low byte.
-        let primary = db.code().and_then(|c| c.parse::<i32>().ok()).map(|c| c & 0xff);
+        let primary = db
+            .code()
+            .and_then(|c| c.parse::<i32>().ok())
+            .map(|c| c & 0xff);
         return match primary {
             // SQLITE_BUSY, SQLITE_LOCKED
             Some(5) | Some(6) => DbErrorKind::Serialization,
@@ -137,13 +140,19 @@ pub struct ErrorBody {
 impl ErrorBody {
     /// A body for `status` with `detail`.
     pub fn new(status: Status, detail: impl Into<String>) -> Self {
-        ErrorBody { status_code: status.code, detail: detail.into() }
+        ErrorBody {
+            status_code: status.code,
+            detail: detail.into(),
+        }
     }
 
     /// The serialized body.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| {
-            format!("{{\"status_code\":{},\"detail\":\"error\"}}", self.status_code)
+            format!(
+                "{{\"status_code\":{},\"detail\":\"error\"}}",
+                self.status_code
+            )
         })
     }
 

@@ -72,7 +72,10 @@ pub(crate) struct PassiveStartup;
 #[rocket::async_trait]
 impl Fairing for AlchemyFairing {
     fn info(&self) -> Info {
-        Info { name: "rocket_alchemy", kind: Kind::Ignite | Kind::Response | Kind::Shutdown }
+        Info {
+            name: "rocket_alchemy",
+            kind: Kind::Ignite | Kind::Response | Kind::Shutdown,
+        }
     }
 
     async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
@@ -80,7 +83,10 @@ impl Fairing for AlchemyFairing {
             tracing::error!(target: "rocket_alchemy", "the rocket_alchemy fairing is attached twice");
             return Err(rocket);
         }
-        let workers = rocket.figment().extract_inner::<usize>("workers").unwrap_or(1);
+        let workers = rocket
+            .figment()
+            .extract_inner::<usize>("workers")
+            .unwrap_or(1);
         let configs = match DatabaseConfig::from_figment(rocket.figment(), workers) {
             Ok(configs) => configs,
             Err(e) => {

@@ -20,11 +20,15 @@ pub(crate) struct RequestSessions {
 impl RequestSessions {
     /// What the fairing sees on requests that used no guard: no allocation for the slots.
     pub(crate) fn empty() -> Self {
-        RequestSessions { slots: Box::new([]) }
+        RequestSessions {
+            slots: Box::new([]),
+        }
     }
 
     fn new(binds: usize) -> Self {
-        RequestSessions { slots: (0..binds).map(|_| OnceLock::new()).collect() }
+        RequestSessions {
+            slots: (0..binds).map(|_| OnceLock::new()).collect(),
+        }
     }
 
     /// The sessions that began a transaction in this request, in the order they first did

@@ -49,7 +49,9 @@
 //! all on by default; the backend of each bind is picked at run time from its URL.
 
 #[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
-compile_error!("enable at least one of the `sqlite`, `postgres` and `mysql` features of rocket_alchemy");
+compile_error!(
+    "enable at least one of the `sqlite`, `postgres` and `mysql` features of rocket_alchemy"
+);
 
 mod alchemy;
 mod backend;
@@ -72,7 +74,9 @@ pub use crate::fairing::AlchemyFairing;
 pub use crate::guard::Session;
 pub use crate::model::{FromAnyRow, Model, ModelExt};
 pub use crate::schema::SchemaError;
-pub use crate::session::{Connection, DbSession, Savepoint, SessionBackend, SessionConnection, SessionError};
+pub use crate::session::{
+    Connection, DbSession, Savepoint, SessionBackend, SessionConnection, SessionError,
+};
 pub use rocket_alchemy_codegen::{Bind, Model};
 
 pub use rocket;

@@ -362,9 +362,24 @@ macro_rules! backend_row_trait {
     };
 }
 
-backend_row_trait!("sqlite", FromSqliteRow, sqlx::sqlite::SqliteRow, "Decodable from a SQLite row (trivially true without the `sqlite` feature).");
-backend_row_trait!("postgres", FromPgRow, sqlx::postgres::PgRow, "Decodable from a PostgreSQL row (trivially true without the `postgres` feature).");
-backend_row_trait!("mysql", FromMySqlRow, sqlx::mysql::MySqlRow, "Decodable from a MySQL row (trivially true without the `mysql` feature).");
+backend_row_trait!(
+    "sqlite",
+    FromSqliteRow,
+    sqlx::sqlite::SqliteRow,
+    "Decodable from a SQLite row (trivially true without the `sqlite` feature)."
+);
+backend_row_trait!(
+    "postgres",
+    FromPgRow,
+    sqlx::postgres::PgRow,
+    "Decodable from a PostgreSQL row (trivially true without the `postgres` feature)."
+);
+backend_row_trait!(
+    "mysql",
+    FromMySqlRow,
+    sqlx::mysql::MySqlRow,
+    "Decodable from a MySQL row (trivially true without the `mysql` feature)."
+);
 
 /// A type that decodes from a row of every enabled backend: what session queries return.
 ///
@@ -376,14 +391,21 @@ impl<T: FromSqliteRow + FromPgRow + FromMySqlRow + Send + Unpin> FromAnyRow for 
 /// The SQL type name of `column` on `backend`, as `create_all` writes it.
 pub fn sql_type(column: &Column, backend: Backend) -> sea_query::ColumnType {
     use sea_query::ColumnType as T;
-    let indexed = column.unique || column.index || column.primary_key.is_some() || column.foreign_key.is_some();
+    let indexed = column.unique
+        || column.index
+        || column.primary_key.is_some()
+        || column.foreign_key.is_some();
     let custom = |name: &str| T::custom(name.to_string());
     match (backend, column.ty) {
         (Backend::Sqlite, ColumnType::Bool) => custom("BOOLEAN"),
         (Backend::Sqlite, ColumnType::SmallInt) => custom("SMALLINT"),
         (Backend::Sqlite, ColumnType::Integer) => custom("INTEGER"),
         // A rowid alias must be declared exactly INTEGER.
-        (Backend::Sqlite, ColumnType::BigInt) if column.primary_key == Some(PrimaryKey::AutoIncrement) => custom("INTEGER"),
+        (Backend::Sqlite, ColumnType::BigInt)
+            if column.primary_key == Some(PrimaryKey::AutoIncrement) =>
+        {
+            custom("INTEGER")
+        }
         (Backend::Sqlite, ColumnType::BigInt) => custom("BIGINT"),
         (Backend::Sqlite, ColumnType::Float) => custom("REAL"),
         (Backend::Sqlite, ColumnType::Double) => custom("DOUBLE"),

@@ -53,7 +53,8 @@ pub fn sort_tables(tables: &[&'static Table]) -> Result<Vec<&'static Table>, Sch
     while !remaining.is_empty() {
         let ready = remaining.iter().position(|t| {
             t.references().all(|r| {
-                sorted.iter().any(|s| s.name == r.name) || !remaining.iter().any(|m| m.name == r.name)
+                sorted.iter().any(|s| s.name == r.name)
+                    || !remaining.iter().any(|m| m.name == r.name)
             })
         });
         match ready {
@@ -115,7 +116,8 @@ impl SchemaStatement for sea_query::TableDropStatement {
 }
 
 fn column_def(column: &Column, backend: Backend) -> sea_query::ColumnDef {
-    let mut def = sea_query::ColumnDef::new_with_type(column.name, crate::model::sql_type(column, backend));
+    let mut def =
+        sea_query::ColumnDef::new_with_type(column.name, crate::model::sql_type(column, backend));
     if column.nullable {
         def.null();
     } else {
@@ -162,9 +164,23 @@ pub fn create_table_sql(table: &Table, backend: Backend) -> Vec<String> {
         create.col(column_def(column, backend));
     }
     // A named table-level primary key; on SQLite an INTEGER one is still the rowid alias.
-    create.primary_key(Index::create().name(table.pk_name()).col(table.primary_key().name).primary());
-    for column in table.columns.iter().filter(|c| c.unique && c.primary_key.is_none()) {
-        create.index(Index::create().name(table.unique_name(column)).col(column.name).unique());
+    create.primary_key(
+        Index::create()
+            .name(table.pk_name())
+            .col(table.primary_key().name)
+            .primary(),
+    );
+    for column in table
+        .columns
+        .iter()
+        .filter(|c| c.unique && c.primary_key.is_none())
+    {
+        create.index(
+            Index::create()
+                .name(table.unique_name(column))
+                .col(column.name)
+                .unique(),
+        );
     }
     for column in table.columns {
         if let Some(fk) = column.foreign_key {
@@ -186,7 +202,11 @@ pub fn create_table_sql(table: &Table, backend: Backend) -> Vec<String> {
         .collect();
     if backend == Backend::MySql {
         for column in &indexed {
-            create.index(Index::create().name(table.index_name(column)).col(column.name));
+            create.index(
+                Index::create()
+                    .name(table.index_name(column))
+                    .col(column.name),
+            );
         }
     }
     let mut statements = vec![build(&create, backend)];
@@ -231,7 +251,10 @@ pub async fn drop_all(pool: &Pool, tables: &[&'static Table]) -> Result<(), Sche
     let mut sorted = sort_tables(tables)?;
     sorted.reverse();
     let backend = pool.backend();
-    let work = sorted.into_iter().map(|t| (t.name, drop_table_sql(t, backend))).collect();
+    let work = sorted
+        .into_iter()
+        .map(|t| (t.name, drop_table_sql(t, backend)))
+        .collect();
     run_locked(pool, work).await
 }
 
@@ -248,9 +271,14 @@ pub(crate) async fn run_locked(pool: &Pool, work: Vec<(&str, String)>) -> Result
     match pool {
         #[cfg(feature = "sqlite")]
         Pool::Sqlite(pool) => {
-            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(SchemaError::Connection)?;
+            let mut tx = pool
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map_err(SchemaError::Connection)?;
             for (table, sql) in &work {
-                tx.execute(AssertSqlSafe(sql.clone())).await.map_err(|e| failed(table, sql, e))?;
+                tx.execute(AssertSqlSafe(sql.clone()))
+                    .await
+                    .map_err(|e| failed(table, sql, e))?;
             }
             tx.commit().await.map_err(SchemaError::Connection)
         }
@@ -264,7 +292,9 @@ pub(crate) async fn run_locked(pool: &Pool, work: Vec<(&str, String)>) -> Result
                 .await
                 .map_err(SchemaError::Connection)?;
             for (table, sql) in &work {
-                tx.execute(AssertSqlSafe(sql.clone())).await.map_err(|e| failed(table, sql, e))?;
+                tx.execute(AssertSqlSafe(sql.clone()))
+                    .await
+                    .map_err(|e| failed(table, sql, e))?;
             }
             tx.commit().await.map_err(SchemaError::Connection)
         }
@@ -284,7 +314,10 @@ pub(crate) async fn run_locked(pool: &Pool, work: Vec<(&str, String)>) -> Result
                     break;
                 }
             }
-            let _ = sqlx::query("SELECT RELEASE_LOCK(?)").bind(LOCK_NAME).execute(&mut *conn).await;
+            let _ = sqlx::query("SELECT RELEASE_LOCK(?)")
+                .bind(LOCK_NAME)
+                .execute(&mut *conn)
+                .await;
             result
         }
     }
@@ -315,9 +348,18 @@ mod tests {
         bind: "default",
         model: "Parent",
         columns: &[
-            Column { primary_key: Some(PrimaryKey::AutoIncrement), ..col("id", ColumnType::BigInt) },
-            Column { index: true, ..col("name", ColumnType::String(None)) },
-            Column { audit: Some(AuditColumn::CreatedAt), ..col("created_at", ColumnType::DateTimeUtc) },
+            Column {
+                primary_key: Some(PrimaryKey::AutoIncrement),
+                ..col("id", ColumnType::BigInt)
+            },
+            Column {
+                index: true,
+                ..col("name", ColumnType::String(None))
+            },
+            Column {
+                audit: Some(AuditColumn::CreatedAt),
+                ..col("created_at", ColumnType::DateTimeUtc)
+            },
         ],
     };
     fn parent() -> &'static Table {
@@ -328,7 +370,10 @@ mod tests {
         bind: "default",
         model: "Child",
         columns: &[
-            Column { primary_key: Some(PrimaryKey::UuidV4), ..col("id", ColumnType::Uuid) },
+            Column {
+                primary_key: Some(PrimaryKey::UuidV4),
+                ..col("id", ColumnType::Uuid)
+            },
             Column {
                 foreign_key: Some(ForeignKey {
                     target: parent,
@@ -338,15 +383,25 @@ mod tests {
                 index: true,
                 ..col("parent_id", ColumnType::BigInt)
             },
-            Column { default: Some(Literal::Int(3)), ..col("rank", ColumnType::Integer) },
-            Column { nullable: true, unique: true, ..col("code", ColumnType::String(Some(12))) },
+            Column {
+                default: Some(Literal::Int(3)),
+                ..col("rank", ColumnType::Integer)
+            },
+            Column {
+                nullable: true,
+                unique: true,
+                ..col("code", ColumnType::String(Some(12)))
+            },
         ],
     };
 
     #[test]
     fn sorts_by_foreign_keys() {
         let sorted = sort_tables(&[&CHILD, &PARENT]).unwrap();
-        assert_eq!(sorted.iter().map(|t| t.name).collect::<Vec<_>>(), ["parent", "child"]);
+        assert_eq!(
+            sorted.iter().map(|t| t.name).collect::<Vec<_>>(),
+            ["parent", "child"]
+        );
     }
 
     #[test]
@@ -354,25 +409,54 @@ mod tests {
         let sqlite = create_table_sql(&CHILD, Backend::Sqlite).join(";\n");
         assert!(sqlite.contains(r#""id" BLOB NOT NULL"#), "{sqlite}");
         // SQLite keeps no foreign key names; sea-query leaves them out there.
-        assert!(sqlite.contains(r#"FOREIGN KEY ("parent_id") REFERENCES "parent" ("id") ON DELETE CASCADE"#), "{sqlite}");
+        assert!(
+            sqlite.contains(
+                r#"FOREIGN KEY ("parent_id") REFERENCES "parent" ("id") ON DELETE CASCADE"#
+            ),
+            "{sqlite}"
+        );
         let pg_child = create_table_sql(&CHILD, Backend::Postgres).join(";\n");
         assert!(pg_child.contains(r#"CONSTRAINT "fk_child_parent_id_parent" FOREIGN KEY ("parent_id") REFERENCES "parent" ("id") ON DELETE CASCADE"#), "{pg_child}");
-        assert!(sqlite.contains(r#"CREATE INDEX IF NOT EXISTS "ix_child_parent_id""#), "{sqlite}");
-        assert!(sqlite.contains(r#""rank" INTEGER NOT NULL DEFAULT 3"#), "{sqlite}");
-        assert!(sqlite.contains(r#"CONSTRAINT "uq_child_code" UNIQUE ("code")"#), "{sqlite}");
+        assert!(
+            sqlite.contains(r#"CREATE INDEX IF NOT EXISTS "ix_child_parent_id""#),
+            "{sqlite}"
+        );
+        assert!(
+            sqlite.contains(r#""rank" INTEGER NOT NULL DEFAULT 3"#),
+            "{sqlite}"
+        );
+        assert!(
+            sqlite.contains(r#"CONSTRAINT "uq_child_code" UNIQUE ("code")"#),
+            "{sqlite}"
+        );
         let parent = create_table_sql(&PARENT, Backend::Sqlite).join(";\n");
         assert!(parent.contains(r#""id" INTEGER NOT NULL"#), "{parent}");
 
         let pg = create_table_sql(&PARENT, Backend::Postgres).join(";\n");
-        assert!(pg.contains(r#""id" bigint GENERATED BY DEFAULT AS IDENTITY NOT NULL"#), "{pg}");
-        assert!(pg.contains(r#""created_at" timestamp with time zone NOT NULL DEFAULT (CURRENT_TIMESTAMP)"#), "{pg}");
+        assert!(
+            pg.contains(r#""id" bigint GENERATED BY DEFAULT AS IDENTITY NOT NULL"#),
+            "{pg}"
+        );
+        assert!(
+            pg.contains(
+                r#""created_at" timestamp with time zone NOT NULL DEFAULT (CURRENT_TIMESTAMP)"#
+            ),
+            "{pg}"
+        );
 
         let my = create_table_sql(&CHILD, Backend::MySql);
         assert_eq!(my.len(), 1, "MySQL indexes live inside CREATE TABLE");
-        assert!(my[0].contains("KEY `ix_child_parent_id` (`parent_id`)"), "{}", my[0]);
+        assert!(
+            my[0].contains("KEY `ix_child_parent_id` (`parent_id`)"),
+            "{}",
+            my[0]
+        );
         assert!(my[0].contains("`id` binary(16) NOT NULL"), "{}", my[0]);
         let my_parent = create_table_sql(&PARENT, Backend::MySql).join("");
-        assert!(my_parent.contains("`name` varchar(255) NOT NULL"), "{my_parent}");
+        assert!(
+            my_parent.contains("`name` varchar(255) NOT NULL"),
+            "{my_parent}"
+        );
         assert!(my_parent.contains("AUTO_INCREMENT"), "{my_parent}");
     }
 }

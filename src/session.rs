@@ -37,10 +37,10 @@ use std::sync::{Arc, Mutex as SyncMutex};
 
 use rocket::http::Status;
 use rocket::response::{self, Responder};
+use rocket::tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 use rocket::Request;
 use sea_query_sqlx::SqlxBinder;
 use sqlx::{AssertSqlSafe, Transaction};
-use rocket::tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
 use crate::alchemy::{BindHandle, UnknownBind};
 use crate::config::{Backend, CommitMode};
@@ -236,12 +236,18 @@ pub enum SessionError {
 }
 
 fn bind_suffix(bind: &Option<String>) -> String {
-    bind.as_ref().map(|b| format!(" on bind `{b}`")).unwrap_or_default()
+    bind.as_ref()
+        .map(|b| format!(" on bind `{b}`"))
+        .unwrap_or_default()
 }
 
 impl From<sqlx::Error> for SessionError {
     fn from(source: sqlx::Error) -> Self {
-        SessionError::Database { bind: None, kind: DbErrorKind::of(&source), source }
+        SessionError::Database {
+            bind: None,
+            kind: DbErrorKind::of(&source),
+            source,
+        }
     }
 }
 
@@ -252,7 +258,10 @@ impl SessionError {
             SessionError::Database { kind, .. }
             | SessionError::Commit { kind, .. }
             | SessionError::Aborted { kind, .. } => Some(*kind),
-            SessionError::Schema { source: SchemaError::Connection(e), .. } => Some(DbErrorKind::of(e)),
+            SessionError::Schema {
+                source: SchemaError::Connection(e),
+                ..
+            } => Some(DbErrorKind::of(e)),
             _ => None,
         }
     }
@@ -333,7 +342,13 @@ impl DbSession {
     pub(crate) fn new(bind: Arc<BindHandle>) -> Self {
         DbSession {
             bind,
-            state: Mutex::new(State { tx: None, generation: 0, savepoints: 0, aborted: None, raw_pg: false }),
+            state: Mutex::new(State {
+                tx: None,
+                generation: 0,
+                savepoints: 0,
+                aborted: None,
+                raw_pg: false,
+            }),
             first_use: AtomicU64::new(0),
             dropped: SyncMutex::new(Vec::new()),
             has_dropped: AtomicBool::new(false),
@@ -369,7 +384,9 @@ impl DbSession {
     }
 
     fn busy(&self) -> SessionError {
-        SessionError::Busy { bind: self.bind.key().to_string() }
+        SessionError::Busy {
+            bind: self.bind.key().to_string(),
+        }
     }
 
     fn error(&self, state: &mut State, source: sqlx::Error) -> SessionError {
@@ -377,19 +394,28 @@ impl DbSession {
         if aborts_transaction(self.backend(), &source, kind) && state.aborted.is_none() {
             state.aborted = Some((state.savepoints, kind));
         }
-        SessionError::Database { bind: Some(self.bind.key().to_string()), kind, source }
+        SessionError::Database {
+            bind: Some(self.bind.key().to_string()),
+            kind,
+            source,
+        }
     }
 
     async fn begin(&self) -> Result<Tx, SessionError> {
         self.bind
             .ensure_schema()
             .await
-            .map_err(|source| SessionError::Schema { bind: self.bind.key().to_string(), source })?;
+            .map_err(|source| SessionError::Schema {
+                bind: self.bind.key().to_string(),
+                source,
+            })?;
         let mut retried = false;
         loop {
             let result = match self.bind.pool() {
                 #[cfg(feature = "sqlite")]
-                crate::Pool::Sqlite(pool) => pool.begin_with("BEGIN IMMEDIATE").await.map(Tx::Sqlite),
+                crate::Pool::Sqlite(pool) => {
+                    pool.begin_with("BEGIN IMMEDIATE").await.map(Tx::Sqlite)
+                }
                 #[cfg(feature = "postgres")]
                 crate::Pool::Postgres(pool) => pool.begin().await.map(Tx::Postgres),
                 #[cfg(feature = "mysql")]
@@ -408,7 +434,11 @@ impl DbSession {
                 }
                 Err(source) => {
                     let kind = DbErrorKind::of(&source);
-                    return Err(SessionError::Database { bind: Some(self.bind.key().to_string()), kind, source });
+                    return Err(SessionError::Database {
+                        bind: Some(self.bind.key().to_string()),
+                        kind,
+                        source,
+                    });
                 }
             }
         }
@@ -450,7 +480,9 @@ impl DbSession {
     ///
     /// While the returned guard lives, other uses of this session fail with
     /// [`SessionError::Busy`] rather than wait (which would deadlock the request).
-    pub async fn conn<DB: SessionBackend>(&self) -> Result<SessionConnection<'_, DB>, SessionError> {
+    pub async fn conn<DB: SessionBackend>(
+        &self,
+    ) -> Result<SessionConnection<'_, DB>, SessionError> {
         if self.backend() != DB::BACKEND {
             return Err(SessionError::WrongBackend {
                 bind: self.bind.key().to_string(),
@@ -503,7 +535,7 @@ impl DbSession {
     /// bound (never interpolated) for the bind's backend. Returns the rows affected.
     ///
     /// ```
-    /// use rocket_alchemy::{sea_query::{Expr, Query}, DbSession, SessionError};
+    /// use rocket_alchemy::{sea_query::{Expr, ExprTrait, Query}, DbSession, SessionError};
     ///
     /// async fn rename(session: &DbSession, id: i64, name: &str) -> Result<u64, SessionError> {
     ///     let update = Query::update()
@@ -514,38 +546,57 @@ impl DbSession {
     ///     session.execute(&update).await
     /// }
     /// ```
-    pub async fn execute<S: SqlxBinder + ?Sized>(&self, statement: &S) -> Result<u64, SessionError> {
+    pub async fn execute<S: SqlxBinder + ?Sized>(
+        &self,
+        statement: &S,
+    ) -> Result<u64, SessionError> {
         let mut state = self.active().await?;
         let result = dispatch!(state.tx.as_mut().expect("active"), |conn, qb| {
             let (sql, values) = statement.build_sqlx(qb);
-            sqlx::query_with(AssertSqlSafe(sql), values).execute(conn).await.map(|r| r.rows_affected())
+            sqlx::query_with(AssertSqlSafe(sql), values)
+                .execute(conn)
+                .await
+                .map(|r| r.rows_affected())
         });
         result.map_err(|e| self.error(&mut state, e))
     }
 
     /// Runs a sea-query statement and decodes every row.
-    pub async fn fetch_all<T: FromAnyRow, S: SqlxBinder + ?Sized>(&self, statement: &S) -> Result<Vec<T>, SessionError> {
+    pub async fn fetch_all<T: FromAnyRow, S: SqlxBinder + ?Sized>(
+        &self,
+        statement: &S,
+    ) -> Result<Vec<T>, SessionError> {
         let mut state = self.active().await?;
         let result = dispatch!(state.tx.as_mut().expect("active"), |conn, qb| {
             let (sql, values) = statement.build_sqlx(qb);
-            sqlx::query_as_with::<_, T, _>(AssertSqlSafe(sql), values).fetch_all(conn).await
+            sqlx::query_as_with::<_, T, _>(AssertSqlSafe(sql), values)
+                .fetch_all(conn)
+                .await
         });
         result.map_err(|e| self.error(&mut state, e))
     }
 
     /// Runs a sea-query statement and decodes the first row, if any.
-    pub async fn fetch_optional<T: FromAnyRow, S: SqlxBinder + ?Sized>(&self, statement: &S) -> Result<Option<T>, SessionError> {
+    pub async fn fetch_optional<T: FromAnyRow, S: SqlxBinder + ?Sized>(
+        &self,
+        statement: &S,
+    ) -> Result<Option<T>, SessionError> {
         let mut state = self.active().await?;
         let result = dispatch!(state.tx.as_mut().expect("active"), |conn, qb| {
             let (sql, values) = statement.build_sqlx(qb);
-            sqlx::query_as_with::<_, T, _>(AssertSqlSafe(sql), values).fetch_optional(conn).await
+            sqlx::query_as_with::<_, T, _>(AssertSqlSafe(sql), values)
+                .fetch_optional(conn)
+                .await
         });
         result.map_err(|e| self.error(&mut state, e))
     }
 
     /// Runs a sea-query statement and decodes its first row; no row is a
     /// [`DbErrorKind::NotFound`] error (404).
-    pub async fn fetch_one<T: FromAnyRow, S: SqlxBinder + ?Sized>(&self, statement: &S) -> Result<T, SessionError> {
+    pub async fn fetch_one<T: FromAnyRow, S: SqlxBinder + ?Sized>(
+        &self,
+        statement: &S,
+    ) -> Result<T, SessionError> {
         match self.fetch_optional(statement).await? {
             Some(row) => Ok(row),
             None => Err(SessionError::Database {
@@ -580,7 +631,9 @@ impl DbSession {
     }
 
     async fn commit_locked(&self, state: &mut State) -> Result<(), SessionError> {
-        let Some(mut tx) = state.tx.take() else { return Ok(()) };
+        let Some(mut tx) = state.tx.take() else {
+            return Ok(());
+        };
         let aborted = state.aborted.take();
         let raw_pg = std::mem::take(&mut state.raw_pg);
         state.savepoints = 0;
@@ -598,7 +651,11 @@ impl DbSession {
                 if let Err(e) = sqlx::query("SELECT 1").execute(&mut **pg).await {
                     let kind = DbErrorKind::of(&e);
                     rollback_tx(tx).await;
-                    return Err(SessionError::Commit { bind: bind(), kind, source: e });
+                    return Err(SessionError::Commit {
+                        bind: bind(),
+                        kind,
+                        source: e,
+                    });
                 }
             }
         }
@@ -618,12 +675,18 @@ impl DbSession {
             }
             // sqlx queues a ROLLBACK on the dropped transaction; the pool runs it (or closes
             // a broken connection) when the connection comes back.
-            Err(source) => Err(SessionError::Commit { bind: bind(), kind: DbErrorKind::of(&source), source }),
+            Err(source) => Err(SessionError::Commit {
+                bind: bind(),
+                kind: DbErrorKind::of(&source),
+                source,
+            }),
         }
     }
 
     async fn rollback_locked(&self, state: &mut State) -> Result<(), SessionError> {
-        let Some(tx) = state.tx.take() else { return Ok(()) };
+        let Some(tx) = state.tx.take() else {
+            return Ok(());
+        };
         state.aborted = None;
         state.raw_pg = false;
         state.savepoints = 0;
@@ -635,7 +698,10 @@ impl DbSession {
 
     fn clear_dropped(&self) {
         if self.has_dropped.swap(false, Ordering::AcqRel) {
-            self.dropped.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            self.dropped
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
         }
     }
 
@@ -658,33 +724,56 @@ impl DbSession {
         let sql = format!("SAVEPOINT ra_sp_{depth}");
         self.raw(&mut state, sql).await?;
         state.savepoints = depth;
-        Ok(Savepoint { session: self, generation: state.generation, depth, open: true })
+        Ok(Savepoint {
+            session: self,
+            generation: state.generation,
+            depth,
+            open: true,
+        })
     }
 
     async fn raw(&self, state: &mut State, sql: String) -> Result<(), SessionError> {
         let result = dispatch!(state.tx.as_mut().expect("active"), |conn, _qb| {
-            sqlx::raw_sql(AssertSqlSafe(sql)).execute(conn).await.map(drop)
+            sqlx::raw_sql(AssertSqlSafe(sql))
+                .execute(conn)
+                .await
+                .map(drop)
         });
         result.map_err(|e| self.error(state, e))
     }
 
-    async fn end_savepoint(&self, generation: u64, depth: u32, rollback: bool) -> Result<(), SessionError> {
+    async fn end_savepoint(
+        &self,
+        generation: u64,
+        depth: u32,
+        rollback: bool,
+    ) -> Result<(), SessionError> {
         let mut state = self.state.try_lock().map_err(|_| self.busy())?;
         if state.tx.is_none() || state.generation != generation || state.savepoints < depth {
-            return Err(SessionError::SavepointClosed { bind: self.bind.key().to_string() });
+            return Err(SessionError::SavepointClosed {
+                bind: self.bind.key().to_string(),
+            });
         }
         self.end_savepoint_locked(&mut state, depth, rollback).await
     }
 
-    async fn end_savepoint_locked(&self, state: &mut State, depth: u32, rollback: bool) -> Result<(), SessionError> {
+    async fn end_savepoint_locked(
+        &self,
+        state: &mut State,
+        depth: u32,
+        rollback: bool,
+    ) -> Result<(), SessionError> {
         if rollback {
-            self.raw(state, format!("ROLLBACK TO SAVEPOINT ra_sp_{depth}")).await?;
+            self.raw(state, format!("ROLLBACK TO SAVEPOINT ra_sp_{depth}"))
+                .await?;
             // PostgreSQL: rolling back past the failure clears the aborted state.
-            if matches!(state.aborted, Some((at, _)) if at >= depth && self.backend() != Backend::MySql) {
+            if matches!(state.aborted, Some((at, _)) if at >= depth && self.backend() != Backend::MySql)
+            {
                 state.aborted = None;
             }
         }
-        self.raw(state, format!("RELEASE SAVEPOINT ra_sp_{depth}")).await?;
+        self.raw(state, format!("RELEASE SAVEPOINT ra_sp_{depth}"))
+            .await?;
         state.savepoints = depth - 1;
         Ok(())
     }
@@ -742,7 +831,8 @@ fn aborts_transaction(backend: Backend, error: &sqlx::Error, kind: DbErrorKind) 
 
 fn stale_connection(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Io(_) | sqlx::Error::Protocol(_))
-        || (matches!(error, sqlx::Error::Database(_)) && DbErrorKind::of(error) == DbErrorKind::Connection)
+        || (matches!(error, sqlx::Error::Database(_))
+            && DbErrorKind::of(error) == DbErrorKind::Connection)
 }
 
 /// A savepoint inside a session's transaction. See [`DbSession::savepoint`].
@@ -756,7 +846,10 @@ pub struct Savepoint<'s> {
 
 impl std::fmt::Debug for Savepoint<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Savepoint").field("depth", &self.depth).field("open", &self.open).finish()
+        f.debug_struct("Savepoint")
+            .field("depth", &self.depth)
+            .field("open", &self.open)
+            .finish()
     }
 }
 
@@ -764,20 +857,28 @@ impl Savepoint<'_> {
     /// Keeps what ran since the savepoint (part of the enclosing transaction).
     pub async fn release(mut self) -> Result<(), SessionError> {
         self.open = false;
-        self.session.end_savepoint(self.generation, self.depth, false).await
+        self.session
+            .end_savepoint(self.generation, self.depth, false)
+            .await
     }
 
     /// Undoes what ran since the savepoint; the enclosing transaction goes on.
     pub async fn rollback(mut self) -> Result<(), SessionError> {
         self.open = false;
-        self.session.end_savepoint(self.generation, self.depth, true).await
+        self.session
+            .end_savepoint(self.generation, self.depth, true)
+            .await
     }
 }
 
 impl Drop for Savepoint<'_> {
     fn drop(&mut self) {
         if self.open {
-            let mut list = self.session.dropped.lock().unwrap_or_else(|e| e.into_inner());
+            let mut list = self
+                .session
+                .dropped
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             list.push((self.generation, self.depth));
             self.session.has_dropped.store(true, Ordering::Release);
         }
@@ -793,7 +894,9 @@ pub struct SessionConnection<'s, DB: SessionBackend> {
 
 impl<DB: SessionBackend> std::fmt::Debug for SessionConnection<'_, DB> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionConnection").field("backend", &DB::BACKEND).finish()
+        f.debug_struct("SessionConnection")
+            .field("backend", &DB::BACKEND)
+            .finish()
     }
 }
 

@@ -27,8 +27,16 @@ async fn launch(db: TestDb, mode: CommitMode) -> App {
          [databases.audit]\ncommit_mode = \"{mode}\"\ncreate_all = true\n"
     );
     let figment = figment_with(&[("default", &db), ("audit", &audit)], &extra);
-    let client = Client::tracked(app::app(figment)).await.expect("the app launches");
-    App { client, main: db.probe(), audit: audit.probe(), mode, _dbs: (db, audit) }
+    let client = Client::tracked(app::app(figment))
+        .await
+        .expect("the app launches");
+    App {
+        client,
+        main: db.probe(),
+        audit: audit.probe(),
+        mode,
+        _dbs: (db, audit),
+    }
 }
 
 async fn json_of(response: LocalResponse<'_>) -> Value {
@@ -40,30 +48,54 @@ async fn json_of(response: LocalResponse<'_>) -> Value {
 /// A 4xx answer with a JSON object body.
 async fn assert_client_error(response: LocalResponse<'_>, allowed: &[u16], what: &str) {
     let status = response.status().code;
-    assert!(allowed.contains(&status), "{what}: got {status}, expected one of {allowed:?}");
+    assert!(
+        allowed.contains(&status),
+        "{what}: got {status}, expected one of {allowed:?}"
+    );
     let body = json_of(response).await;
-    assert!(body.is_object(), "{what}: error body is not a JSON object: {body}");
+    assert!(
+        body.is_object(),
+        "{what}: error body is not a JSON object: {body}"
+    );
 }
 
 impl App {
     async fn post_json(&self, uri: &str, body: &str) -> LocalResponse<'_> {
-        self.client.post(uri.to_string()).header(ContentType::JSON).body(body.to_string()).dispatch().await
+        self.client
+            .post(uri.to_string())
+            .header(ContentType::JSON)
+            .body(body)
+            .dispatch()
+            .await
     }
 
     async fn create(&self, name: &str, dob: Option<&str>) -> Value {
-        let r = self.post_json("/authors", &json!({ "name": name, "dob": dob }).to_string()).await;
-        assert!(matches!(r.status().code, 200 | 201), "create {name}: {}", r.status());
+        let r = self
+            .post_json("/authors", &json!({ "name": name, "dob": dob }).to_string())
+            .await;
+        assert!(
+            matches!(r.status().code, 200 | 201),
+            "create {name}: {}",
+            r.status()
+        );
         json_of(r).await
     }
 
     async fn counts(&self) -> (i64, i64, i64) {
-        (self.main.count("author").await, self.main.count("book").await, self.audit.count("audit_entry").await)
+        (
+            self.main.count("author").await,
+            self.main.count("book").await,
+            self.audit.count("audit_entry").await,
+        )
     }
 }
 
 fn assert_author_shape(author: &Value) {
     for key in ["id", "name", "dob", "created_at", "updated_at"] {
-        assert!(author.get(key).is_some(), "author JSON lacks `{key}`: {author}");
+        assert!(
+            author.get(key).is_some(),
+            "author JSON lacks `{key}`: {author}"
+        );
     }
     uuid::Uuid::parse_str(author["id"].as_str().unwrap()).expect("id is a UUID");
     if let Some(dob) = author["dob"].as_str() {
@@ -71,7 +103,8 @@ fn assert_author_shape(author: &Value) {
     } else {
         assert!(author["dob"].is_null());
     }
-    chrono::DateTime::parse_from_rfc3339(author["created_at"].as_str().unwrap()).expect("created_at is a timestamp");
+    chrono::DateTime::parse_from_rfc3339(author["created_at"].as_str().unwrap())
+        .expect("created_at is a timestamp");
 }
 
 fn ts(value: &Value) -> chrono::DateTime<chrono::FixedOffset> {
@@ -95,7 +128,11 @@ async fn contract(db: TestDb, mode: CommitMode) {
     assert_eq!(ursula["created_at"], ursula["updated_at"]);
     let no_dob = app.create("Anonymous", None).await;
     assert!(no_dob["dob"].is_null());
-    assert_eq!(app.counts().await, (2, 0, 2), "each create is stored and audited");
+    assert_eq!(
+        app.counts().await,
+        (2, 0, 2),
+        "each create is stored and audited"
+    );
 
     let long = "x".repeat(101);
     let bad_creates = [
@@ -104,8 +141,14 @@ async fn contract(db: TestDb, mode: CommitMode) {
         ("{\"name\": \"\"}", "empty name"),
         ("{\"name\": \"   \"}", "blank name"),
         (&*format!("{{\"name\": \"{long}\"}}"), "name too long"),
-        ("{\"name\": \"Bad Date\", \"dob\": \"1990-13-45\"}", "bad date"),
-        ("{\"name\": \"Bad Date\", \"dob\": 19900101}", "non-string date"),
+        (
+            "{\"name\": \"Bad Date\", \"dob\": \"1990-13-45\"}",
+            "bad date",
+        ),
+        (
+            "{\"name\": \"Bad Date\", \"dob\": 19900101}",
+            "non-string date",
+        ),
         ("[]", "not an object"),
     ];
     for (body, what) in bad_creates {
@@ -115,7 +158,11 @@ async fn contract(db: TestDb, mode: CommitMode) {
     let max = "y".repeat(100);
     let at_limit = app.create(&max, None).await;
     assert_eq!(at_limit["name"].as_str().unwrap().chars().count(), 100);
-    assert_eq!(app.counts().await, (3, 0, 3), "rejected creates wrote nothing");
+    assert_eq!(
+        app.counts().await,
+        (3, 0, 3),
+        "rejected creates wrote nothing"
+    );
 
     // GET /authors/<uuid>
     let id = ursula["id"].as_str().unwrap().to_string();
@@ -124,25 +171,45 @@ async fn contract(db: TestDb, mode: CommitMode) {
     let detail = json_of(r).await;
     assert_author_shape(&detail);
     assert_eq!(detail["books"], json!([]));
-    let r = client.get(format!("/authors/{}", uuid::Uuid::new_v4())).dispatch().await;
+    let r = client
+        .get(format!("/authors/{}", uuid::Uuid::new_v4()))
+        .dispatch()
+        .await;
     assert_client_error(r, &[404], "unknown author").await;
     let r = client.get("/authors/not-a-uuid").dispatch().await;
     assert_client_error(r, &[404, 422], "non-UUID path").await;
 
     // POST /authors/<uuid>/books
-    let r = app.post_json(&format!("/authors/{id}/books"), "{\"title\": \"The Dispossessed\"}").await;
+    let r = app
+        .post_json(
+            &format!("/authors/{id}/books"),
+            "{\"title\": \"The Dispossessed\"}",
+        )
+        .await;
     assert!(matches!(r.status().code, 200 | 201));
     let book = json_of(r).await;
     assert_eq!(book["title"], "The Dispossessed");
     assert_eq!(book["author_id"], id.as_str());
     uuid::Uuid::parse_str(book["id"].as_str().unwrap()).unwrap();
-    app.post_json(&format!("/authors/{id}/books"), "{\"title\": \"The Lathe of Heaven\"}").await;
-    let r = app.post_json(&format!("/authors/{}/books", uuid::Uuid::new_v4()), "{\"title\": \"Orphan\"}").await;
+    app.post_json(
+        &format!("/authors/{id}/books"),
+        "{\"title\": \"The Lathe of Heaven\"}",
+    )
+    .await;
+    let r = app
+        .post_json(
+            &format!("/authors/{}/books", uuid::Uuid::new_v4()),
+            "{\"title\": \"Orphan\"}",
+        )
+        .await;
     assert_client_error(r, &[404], "book for an unknown author").await;
     for (body, what) in [
         ("{\"title\": \"\"}", "empty title"),
         ("{}", "missing title"),
-        (&*format!("{{\"title\": \"{}\"}}", "t".repeat(201)), "title too long"),
+        (
+            &*format!("{{\"title\": \"{}\"}}", "t".repeat(201)),
+            "title too long",
+        ),
         ("{\"title\": ", "malformed JSON"),
     ] {
         let r = app.post_json(&format!("/authors/{id}/books"), body).await;
@@ -154,14 +221,27 @@ async fn contract(db: TestDb, mode: CommitMode) {
 
     // PATCH /authors/<uuid>
     let before = ts(&ursula["updated_at"]);
-    let r = client.patch(format!("/authors/{id}")).header(ContentType::JSON).body("{\"name\": \"Ursula Le Guin\"}").dispatch().await;
+    let r = client
+        .patch(format!("/authors/{id}"))
+        .header(ContentType::JSON)
+        .body("{\"name\": \"Ursula Le Guin\"}")
+        .dispatch()
+        .await;
     assert_eq!(r.status(), Status::Ok);
     let patched = json_of(r).await;
     assert_eq!(patched["name"], "Ursula Le Guin");
     assert_eq!(patched["dob"], "1929-10-21", "absent fields are untouched");
-    assert!(ts(&patched["updated_at"]) > before, "updated_at moves forward");
+    assert!(
+        ts(&patched["updated_at"]) > before,
+        "updated_at moves forward"
+    );
     assert_eq!(patched["created_at"], ursula["created_at"]);
-    let r = client.patch(format!("/authors/{id}")).header(ContentType::JSON).body("{\"dob\": null}").dispatch().await;
+    let r = client
+        .patch(format!("/authors/{id}"))
+        .header(ContentType::JSON)
+        .body("{\"dob\": null}")
+        .dispatch()
+        .await;
     assert_eq!(r.status(), Status::Ok);
     let cleared = json_of(r).await;
     assert!(cleared["dob"].is_null(), "explicit null clears dob");
@@ -169,39 +249,120 @@ async fn contract(db: TestDb, mode: CommitMode) {
     let stored = json_of(client.get(format!("/authors/{id}")).dispatch().await).await;
     assert_eq!(stored["name"], "Ursula Le Guin");
     assert!(stored["dob"].is_null());
-    assert_eq!(stored["updated_at"], cleared["updated_at"], "the stored timestamp is the one returned");
-    let r = client.patch(format!("/authors/{}", uuid::Uuid::new_v4())).header(ContentType::JSON).body("{\"name\": \"X\"}").dispatch().await;
+    assert_eq!(
+        stored["updated_at"], cleared["updated_at"],
+        "the stored timestamp is the one returned"
+    );
+    let r = client
+        .patch(format!("/authors/{}", uuid::Uuid::new_v4()))
+        .header(ContentType::JSON)
+        .body("{\"name\": \"X\"}")
+        .dispatch()
+        .await;
     assert_client_error(r, &[404], "patch unknown").await;
-    for (body, what) in [("{\"name\": \"\"}", "empty name"), ("{\"dob\": \"yesterday\"}", "bad date"), ("{", "malformed")] {
-        let r = client.patch(format!("/authors/{id}")).header(ContentType::JSON).body(body).dispatch().await;
+    for (body, what) in [
+        ("{\"name\": \"\"}", "empty name"),
+        ("{\"dob\": \"yesterday\"}", "bad date"),
+        ("{", "malformed"),
+    ] {
+        let r = client
+            .patch(format!("/authors/{id}"))
+            .header(ContentType::JSON)
+            .body(body)
+            .dispatch()
+            .await;
         assert_client_error(r, &[400, 422], what).await;
     }
-    assert_eq!(app.counts().await, (3, 2, 5), "two successful updates audited");
+    assert_eq!(
+        app.counts().await,
+        (3, 2, 5),
+        "two successful updates audited"
+    );
 
     // GET /authors: pagination, ordering, search, bad parameters
     for i in 0..9 {
         app.create(&format!("Page Author {i:02}"), None).await;
     }
-    let r = client.get("/authors?currentPage=3&pageSize=5&orderBy=name&sortOrder=asc").dispatch().await;
+    let r = client
+        .get("/authors?currentPage=3&pageSize=5&orderBy=name&sortOrder=asc")
+        .dispatch()
+        .await;
     assert_eq!(r.status(), Status::Ok);
     let page = json_of(r).await;
-    assert_eq!((page["total"].as_i64(), page["limit"].as_i64(), page["offset"].as_i64()), (Some(12), Some(5), Some(10)));
+    assert_eq!(
+        (
+            page["total"].as_i64(),
+            page["limit"].as_i64(),
+            page["offset"].as_i64()
+        ),
+        (Some(12), Some(5), Some(10))
+    );
     assert_eq!(page["items"].as_array().unwrap().len(), 2);
-    let all = json_of(client.get("/authors?pageSize=100&orderBy=name&sortOrder=asc").dispatch().await).await;
-    let names: Vec<&str> = all["items"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+    let all = json_of(
+        client
+            .get("/authors?pageSize=100&orderBy=name&sortOrder=asc")
+            .dispatch()
+            .await,
+    )
+    .await;
+    let names: Vec<&str> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
     let mut sorted = names.clone();
     sorted.sort();
     assert_eq!(names, sorted, "orderBy=name asc");
-    let desc = json_of(client.get("/authors?pageSize=100&orderBy=name&sortOrder=desc").dispatch().await).await;
-    let desc_names: Vec<&str> = desc["items"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
-    assert_eq!(desc_names, sorted.iter().rev().copied().collect::<Vec<_>>(), "orderBy=name desc");
-    let found = json_of(client.get("/authors?searchString=ursula&searchIgnoreCase=true").dispatch().await).await;
+    let desc = json_of(
+        client
+            .get("/authors?pageSize=100&orderBy=name&sortOrder=desc")
+            .dispatch()
+            .await,
+    )
+    .await;
+    let desc_names: Vec<&str> = desc["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        desc_names,
+        sorted.iter().rev().copied().collect::<Vec<_>>(),
+        "orderBy=name desc"
+    );
+    let found = json_of(
+        client
+            .get("/authors?searchString=ursula&searchIgnoreCase=true")
+            .dispatch()
+            .await,
+    )
+    .await;
     assert_eq!(found["total"], 1, "{found}");
     assert_eq!(found["items"][0]["name"], "Ursula Le Guin");
-    let exact = json_of(client.get("/authors?searchString=ursula&searchIgnoreCase=false").dispatch().await).await;
+    let exact = json_of(
+        client
+            .get("/authors?searchString=ursula&searchIgnoreCase=false")
+            .dispatch()
+            .await,
+    )
+    .await;
     assert_eq!(exact["total"], 0, "case-sensitive search: {exact}");
-    let paged = json_of(client.get("/authors?searchString=Page%20Author&pageSize=4").dispatch().await).await;
-    assert_eq!((paged["total"].as_i64(), paged["items"].as_array().unwrap().len()), (Some(9), 4));
+    let paged = json_of(
+        client
+            .get("/authors?searchString=Page%20Author&pageSize=4")
+            .dispatch()
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (
+            paged["total"].as_i64(),
+            paged["items"].as_array().unwrap().len()
+        ),
+        (Some(9), 4)
+    );
     let wildcard = json_of(client.get("/authors?searchString=%25").dispatch().await).await;
     assert_eq!(wildcard["total"], 0, "`%` in the search text is literal");
     for query in [
@@ -229,31 +390,64 @@ async fn contract(db: TestDb, mode: CommitMode) {
         .dispatch()
         .await;
     assert_eq!(r.status(), Status::SeeOther);
-    let location = r.headers().get_one("Location").expect("a Location header").to_string();
-    let form_id = location.strip_prefix("/authors/").expect("Location: /authors/<id>");
+    let location = r
+        .headers()
+        .get_one("Location")
+        .expect("a Location header")
+        .to_string();
+    let form_id = location
+        .strip_prefix("/authors/")
+        .expect("Location: /authors/<id>");
     uuid::Uuid::parse_str(form_id).unwrap();
     let redirect_persists = mode != CommitMode::Autocommit;
     assert_eq!(
-        app.main.count_where("author", "name", "Octavia Butler").await,
+        app.main
+            .count_where("author", "name", "Octavia Butler")
+            .await,
         redirect_persists as i64,
         "{mode}: the 303 persists the author only when redirects commit"
     );
-    assert_eq!(app.audit.count("audit_entry").await, audits_before + redirect_persists as i64, "audit follows the author write");
+    assert_eq!(
+        app.audit.count("audit_entry").await,
+        audits_before + redirect_persists as i64,
+        "audit follows the author write"
+    );
     let r = client.get(location.clone()).dispatch().await;
     assert_eq!(r.status().code, if redirect_persists { 200 } else { 404 });
-    for (body, what) in [("dob=1947-06-22", "missing name"), ("name=", "empty name"), ("name=Z&dob=22/06/1947", "bad dob")] {
-        let r = client.post("/authors/form").header(ContentType::Form).body(body).dispatch().await;
+    for (body, what) in [
+        ("dob=1947-06-22", "missing name"),
+        ("name=", "empty name"),
+        ("name=Z&dob=22/06/1947", "bad dob"),
+    ] {
+        let r = client
+            .post("/authors/form")
+            .header(ContentType::Form)
+            .body(body)
+            .dispatch()
+            .await;
         assert_client_error(r, &[400, 422], what).await;
     }
-    assert_eq!(app.main.count("author").await, authors_before + redirect_persists as i64);
+    assert_eq!(
+        app.main.count("author").await,
+        authors_before + redirect_persists as i64
+    );
 
     // POST /authors/batch
     let (authors_before, _, audits_before) = app.counts().await;
-    let r = app.post_json("/authors/batch", &json!([{ "name": "Batch A" }, { "name": "Batch B", "dob": "2000-01-01" }]).to_string()).await;
+    let r = app
+        .post_json(
+            "/authors/batch",
+            &json!([{ "name": "Batch A" }, { "name": "Batch B", "dob": "2000-01-01" }]).to_string(),
+        )
+        .await;
     assert!(matches!(r.status().code, 200 | 201));
     let created = json_of(r).await;
     assert_eq!(created.as_array().unwrap().len(), 2);
-    created.as_array().unwrap().iter().for_each(assert_author_shape);
+    created
+        .as_array()
+        .unwrap()
+        .iter()
+        .for_each(assert_author_shape);
     assert_eq!(app.counts().await.0, authors_before + 2);
     let r = app
         .post_json(
@@ -262,17 +456,33 @@ async fn contract(db: TestDb, mode: CommitMode) {
         )
         .await;
     assert_client_error(r, &[422], "batch with a bad item").await;
-    assert_eq!(app.main.count_where("author", "name", "Rolled Back 1").await, 0, "earlier batch inserts rolled back");
+    assert_eq!(
+        app.main
+            .count_where("author", "name", "Rolled Back 1")
+            .await,
+        0,
+        "earlier batch inserts rolled back"
+    );
     assert_eq!(app.counts().await.0, authors_before + 2);
-    assert_eq!(app.counts().await.2, audits_before + 2, "their audit entries rolled back too");
-    let r = app.post_json("/authors/batch", "{\"name\": \"not a list\"}").await;
+    assert_eq!(
+        app.counts().await.2,
+        audits_before + 2,
+        "their audit entries rolled back too"
+    );
+    let r = app
+        .post_json("/authors/batch", "{\"name\": \"not a list\"}")
+        .await;
     assert_client_error(r, &[400, 422], "batch of a non-list").await;
 
     // DELETE /authors/<uuid>
     let (authors_before, books_before, audits_before) = app.counts().await;
     let r = client.delete(format!("/authors/{id}")).dispatch().await;
     assert_eq!(r.status(), Status::NoContent);
-    assert_eq!(app.counts().await, (authors_before - 1, books_before - 2, audits_before + 1), "its books deleted too");
+    assert_eq!(
+        app.counts().await,
+        (authors_before - 1, books_before - 2, audits_before + 1),
+        "its books deleted too"
+    );
     let r = client.delete(format!("/authors/{id}")).dispatch().await;
     assert_client_error(r, &[404], "delete twice").await;
     let r = client.get(format!("/authors/{id}")).dispatch().await;
@@ -282,13 +492,19 @@ async fn contract(db: TestDb, mode: CommitMode) {
     let r = client.get("/audit?pageSize=3").dispatch().await;
     assert_eq!(r.status(), Status::Ok);
     let audit = json_of(r).await;
-    assert_eq!(audit["total"].as_i64(), Some(app.audit.count("audit_entry").await));
+    assert_eq!(
+        audit["total"].as_i64(),
+        Some(app.audit.count("audit_entry").await)
+    );
     assert_eq!(audit["limit"], 3);
     let items = audit["items"].as_array().unwrap();
     assert_eq!(items.len(), 3);
     assert_eq!(items[0]["action"], "delete");
     assert_eq!(items[0]["entity_id"], id.as_str());
-    assert!(items[0]["id"].as_i64().unwrap() > items[1]["id"].as_i64().unwrap(), "newest first");
+    assert!(
+        items[0]["id"].as_i64().unwrap() > items[1]["id"].as_i64().unwrap(),
+        "newest first"
+    );
     for query in ["pageSize=0", "currentPage=abc"] {
         let r = client.get(format!("/audit?{query}")).dispatch().await;
         assert_client_error(r, &[400, 422], query).await;
@@ -308,14 +524,20 @@ async fn contract_manual(db: TestDb) {
     contract(db, CommitMode::Manual).await
 }
 
-backend_tests!(contract_autocommit, contract_autocommit_include_redirect, contract_manual);
+backend_tests!(
+    contract_autocommit,
+    contract_autocommit_include_redirect,
+    contract_manual
+);
 
 /// `/health` answers 503 when a bind is unreachable, without leaking its password.
 #[tokio::test]
 async fn health_reports_unreachable_bind() {
     let db = TestDb::sqlite("health").await;
     let figment = figment_with(&[("default", &db)], "[databases.default]\ncreate_all = true\n[databases.audit]\nurl = \"postgres://app:hunter2@127.0.0.1:9/audit\"\nlazy = true\nconnect_timeout = 1\n");
-    let client = Client::tracked(app::app(figment)).await.expect("a lazy bind does not block the launch");
+    let client = Client::tracked(app::app(figment))
+        .await
+        .expect("a lazy bind does not block the launch");
     let r = client.get("/health").dispatch().await;
     assert_eq!(r.status(), Status::ServiceUnavailable);
     let text = r.into_string().await.unwrap();

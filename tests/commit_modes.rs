@@ -19,12 +19,20 @@ struct Event {
 }
 
 async fn insert(session: &Session<'_>, marker: &str) -> Result<(), SessionError> {
-    let insert = Query::insert().into_table("event").columns(["marker"]).values_panic([marker.into()]).to_owned();
+    let insert = Query::insert()
+        .into_table("event")
+        .columns(["marker"])
+        .values_panic([marker.into()])
+        .to_owned();
     session.execute(&insert).await.map(drop)
 }
 
 #[get("/status/<code>/<marker>")]
-async fn with_status(code: u16, marker: &str, session: Session<'_>) -> Result<(Status, &'static str), SessionError> {
+async fn with_status(
+    code: u16,
+    marker: &str,
+    session: Session<'_>,
+) -> Result<(Status, &'static str), SessionError> {
     insert(&session, marker).await?;
     Ok((Status::new(code), "body"))
 }
@@ -37,7 +45,9 @@ async fn panics(marker: &str, session: Session<'_>) -> &'static str {
 
 #[get("/teapot/<marker>")]
 async fn teapot(marker: &str, session: Session<'_>) -> Result<&'static str, Status> {
-    insert(&session, marker).await.map_err(|_| Status::InternalServerError)?;
+    insert(&session, marker)
+        .await
+        .map_err(|_| Status::InternalServerError)?;
     Err(Status::ImATeapot)
 }
 
@@ -68,7 +78,11 @@ fn forwarded(_guard: WritesThenForwards) -> &'static str {
 }
 
 #[get("/manual/<marker>?<commit>")]
-async fn manual(marker: &str, commit: bool, session: Session<'_>) -> Result<&'static str, SessionError> {
+async fn manual(
+    marker: &str,
+    commit: bool,
+    session: Session<'_>,
+) -> Result<&'static str, SessionError> {
     insert(&session, marker).await?;
     if commit {
         session.commit().await?;
@@ -110,17 +124,40 @@ async fn commit_table(db: TestDb) {
         Case::CatcherForward,
     ];
     let probe = db.probe();
-    for mode in [CommitMode::Manual, CommitMode::Autocommit, CommitMode::AutocommitIncludeRedirect] {
+    for mode in [
+        CommitMode::Manual,
+        CommitMode::Autocommit,
+        CommitMode::AutocommitIncludeRedirect,
+    ] {
         let client = client(&db, mode).await;
         for (i, case) in cases.iter().enumerate() {
             let marker = format!("{mode}-{i}");
             let (response, final_status) = match case {
-                Case::Status(code) => (client.get(format!("/status/{code}/{marker}")).dispatch().await, *code),
+                Case::Status(code) => (
+                    client
+                        .get(format!("/status/{code}/{marker}"))
+                        .dispatch()
+                        .await,
+                    *code,
+                ),
                 Case::Panic => (client.get(format!("/panic/{marker}")).dispatch().await, 500),
-                Case::CatcherRescue => (client.get(format!("/teapot/{marker}")).dispatch().await, 200),
-                Case::CatcherForward => (client.get(format!("/forward?marker={marker}")).dispatch().await, 404),
+                Case::CatcherRescue => (
+                    client.get(format!("/teapot/{marker}")).dispatch().await,
+                    200,
+                ),
+                Case::CatcherForward => (
+                    client
+                        .get(format!("/forward?marker={marker}"))
+                        .dispatch()
+                        .await,
+                    404,
+                ),
             };
-            assert_eq!(response.status().code, final_status, "{marker}: unexpected final status");
+            assert_eq!(
+                response.status().code,
+                final_status,
+                "{marker}: unexpected final status"
+            );
             let committed = probe.count_where("event", "marker", &marker).await == 1;
             assert_eq!(
                 committed,
@@ -138,7 +175,11 @@ async fn commit_table(db: TestDb) {
             }
             rocket::tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        assert_eq!(pool.num_idle() as u32, pool.size(), "{mode}: a connection is still checked out");
+        assert_eq!(
+            pool.num_idle() as u32,
+            pool.size(),
+            "{mode}: a connection is still checked out"
+        );
     }
 }
 

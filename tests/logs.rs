@@ -61,7 +61,12 @@ struct Secretive {
 #[get("/count")]
 async fn count(session: Session<'_>) -> Result<String, SessionError> {
     let (n,): (i64,) = session
-        .fetch_one(&Query::select().expr(Func::count(Expr::col("id"))).from("secretive").to_owned())
+        .fetch_one(
+            &Query::select()
+                .expr(Func::count(Expr::col("id")))
+                .from("secretive")
+                .to_owned(),
+        )
         .await?;
     Ok(n.to_string())
 }
@@ -88,19 +93,43 @@ async fn ignite_fails(toml: &str) {
 async fn launch_errors_name_the_full_key() {
     let _serial = serial().await;
     let cases = [
-        ("[databases.typo_bind]\nurl = \"sqlite::memory:\"\ncomit_mode = \"autocommit\"", "`databases.typo_bind.comit_mode`: unknown key"),
-        ("[databases.mode_bind]\nurl = \"sqlite::memory:\"\ncommit_mode = \"always\"", "`databases.mode_bind.commit_mode`: unknown value `always`"),
-        ("[databases.nourl_bind]\ncreate_all = true", "`databases.nourl_bind.url`: missing"),
-        ("[databases.scheme_bind]\nurl = \"redis://x:pw@localhost\"", "`databases.scheme_bind.url`: unsupported URL scheme `redis`"),
-        ("[databases.number_bind]\nurl = \"sqlite::memory:\"\nmax_connections = -3", "`databases.number_bind.max_connections`: expected"),
-        ("[databases.port_bind]\nurl = \"mysql://root:pw@localhost:99999/x\"", "`databases.port_bind.url`: invalid mysql URL"),
+        (
+            "[databases.typo_bind]\nurl = \"sqlite::memory:\"\ncomit_mode = \"autocommit\"",
+            "`databases.typo_bind.comit_mode`: unknown key",
+        ),
+        (
+            "[databases.mode_bind]\nurl = \"sqlite::memory:\"\ncommit_mode = \"always\"",
+            "`databases.mode_bind.commit_mode`: unknown value `always`",
+        ),
+        (
+            "[databases.nourl_bind]\ncreate_all = true",
+            "`databases.nourl_bind.url`: missing",
+        ),
+        (
+            "[databases.scheme_bind]\nurl = \"redis://x:pw@localhost\"",
+            "`databases.scheme_bind.url`: unsupported URL scheme `redis`",
+        ),
+        (
+            "[databases.number_bind]\nurl = \"sqlite::memory:\"\nmax_connections = -3",
+            "`databases.number_bind.max_connections`: expected",
+        ),
+        (
+            "[databases.port_bind]\nurl = \"mysql://root:pw@localhost:99999/x\"",
+            "`databases.port_bind.url`: invalid mysql URL",
+        ),
     ];
     for (toml, expected) in cases {
         ignite_fails(toml).await;
         let logs = captured();
-        assert!(logs.contains(expected), "expected `{expected}` in the logs:\n{logs}");
+        assert!(
+            logs.contains(expected),
+            "expected `{expected}` in the logs:\n{logs}"
+        );
     }
-    assert!(captured().contains("rocket_alchemy"), "Rocket names the failing fairing");
+    assert!(
+        captured().contains("rocket_alchemy"),
+        "Rocket names the failing fairing"
+    );
 }
 
 /// Passwords appear nowhere: not in launch errors, connection errors, startup lines,
@@ -111,36 +140,72 @@ async fn passwords_never_leak() {
     const SECRET: &str = "Pa55w0rdNeverLogged";
     // A bad URL, an unreachable server, and (when PostgreSQL is available) a working one:
     // trust authentication ignores the password, so it is really used.
-    ignite_fails(&format!("[databases.leak1]\nurl = \"postgres://app:{SECRET}@127.0.0.1:notaport/db\"")).await;
-    ignite_fails(&format!("[databases.leak2]\nurl = \"postgres://app:{SECRET}@127.0.0.1:9/db\"\nconnect_timeout = 1")).await;
-    ignite_fails(&format!("[databases.leak3]\nurl = \"mysql://root:{SECRET}@127.0.0.1:9/db\"\nconnect_timeout = 1")).await;
+    ignite_fails(&format!(
+        "[databases.leak1]\nurl = \"postgres://app:{SECRET}@127.0.0.1:notaport/db\""
+    ))
+    .await;
+    ignite_fails(&format!(
+        "[databases.leak2]\nurl = \"postgres://app:{SECRET}@127.0.0.1:9/db\"\nconnect_timeout = 1"
+    ))
+    .await;
+    ignite_fails(&format!(
+        "[databases.leak3]\nurl = \"mysql://root:{SECRET}@127.0.0.1:9/db\"\nconnect_timeout = 1"
+    ))
+    .await;
     let lazy = format!("[databases.default]\nurl = \"postgres://app:{SECRET}@127.0.0.1:9/db\"\nlazy = true\nconnect_timeout = 1\necho = true");
-    let client = Client::tracked(rocket::custom(figment(&lazy)).attach(Alchemy::fairing()).mount("/", routes![count]))
-        .await
-        .unwrap();
+    let client = Client::tracked(
+        rocket::custom(figment(&lazy))
+            .attach(Alchemy::fairing())
+            .mount("/", routes![count]),
+    )
+    .await
+    .unwrap();
     let r = client.get("/count").dispatch().await;
     assert_eq!(r.status(), Status::ServiceUnavailable);
     let body = r.into_string().await.unwrap();
-    assert!(!body.contains(SECRET) && !body.contains("127.0.0.1"), "{body}");
+    assert!(
+        !body.contains(SECRET) && !body.contains("127.0.0.1"),
+        "{body}"
+    );
     let alchemy = client.rocket().state::<Alchemy>().unwrap();
-    let debug = format!("{alchemy:?} {:?}", alchemy.bind("default").unwrap().config());
+    let debug = format!(
+        "{alchemy:?} {:?}",
+        alchemy.bind("default").unwrap().config()
+    );
     assert!(!debug.contains(SECRET), "{debug}");
     for (_, health) in alchemy.health().await {
         assert!(!health.unwrap_err().contains(SECRET));
     }
 
     if let Some(db) = common::TestDb::postgres("leak").await {
-        let url = db.url.replacen("postgres://postgres@", &format!("postgres://postgres:{SECRET}@"), 1);
+        let url = db.url.replacen(
+            "postgres://postgres@",
+            &format!("postgres://postgres:{SECRET}@"),
+            1,
+        );
         let toml = format!("[databases.default]\nurl = \"{url}\"\necho = true\ncreate_all = true");
-        let client = Client::tracked(rocket::custom(figment(&toml)).attach(Alchemy::fairing().model::<Secretive>()).mount("/", routes![count]))
-            .await
-            .unwrap();
+        let client = Client::tracked(
+            rocket::custom(figment(&toml))
+                .attach(Alchemy::fairing().model::<Secretive>())
+                .mount("/", routes![count]),
+        )
+        .await
+        .unwrap();
         assert_eq!(client.get("/count").dispatch().await.status(), Status::Ok);
-        assert!(captured().contains("postgres://postgres:***@127.0.0.1"), "the startup line shows the redacted URL");
+        assert!(
+            captured().contains("postgres://postgres:***@127.0.0.1"),
+            "the startup line shows the redacted URL"
+        );
     }
     let logs = captured();
-    assert!(logs.contains("leak1") && logs.contains("leak2") && logs.contains("leak3"), "{logs}");
-    assert!(!logs.contains(SECRET), "a password reached the logs:\n{logs}");
+    assert!(
+        logs.contains("leak1") && logs.contains("leak2") && logs.contains("leak3"),
+        "{logs}"
+    );
+    assert!(
+        !logs.contains(SECRET),
+        "a password reached the logs:\n{logs}"
+    );
 }
 
 /// `echo = true` logs each statement with its duration; `echo = false` logs none, and an
@@ -151,30 +216,50 @@ async fn echo_logs_statements() {
     let db = common::TestDb::sqlite("echo").await;
     let quiet = common::TestDb::sqlite("quiet").await;
     let toml = "[databases.default]\ncreate_all = true\necho = true\n[databases.quiet]\ncreate_all = true\n";
-    let figment = common::figment_with(&[("default", &db), ("quiet", &quiet)], toml).merge(("log_level", "normal"));
-    let client = Client::tracked(rocket::custom(figment).attach(Alchemy::fairing().model::<Secretive>()).mount("/", routes![count, idle]))
-        .await
-        .unwrap();
+    let figment = common::figment_with(&[("default", &db), ("quiet", &quiet)], toml)
+        .merge(("log_level", "normal"));
+    let client = Client::tracked(
+        rocket::custom(figment)
+            .attach(Alchemy::fairing().model::<Secretive>())
+            .mount("/", routes![count, idle]),
+    )
+    .await
+    .unwrap();
     let before = captured().len();
     assert_eq!(client.get("/idle").dispatch().await.status(), Status::Ok);
     let idle_logs = captured()[before..].to_string();
-    assert!(!idle_logs.contains("sqlx::query") && !idle_logs.contains("BEGIN"), "an unused guard sent statements:\n{idle_logs}");
+    assert!(
+        !idle_logs.contains("sqlx::query") && !idle_logs.contains("BEGIN"),
+        "an unused guard sent statements:\n{idle_logs}"
+    );
 
     let before = captured().len();
     assert_eq!(client.get("/count").dispatch().await.status(), Status::Ok);
     let used = captured()[before..].to_string();
     assert!(
-        used.lines().any(|l| l.contains("sqlx::query") && l.contains("FROM") && l.contains("secretive") && l.contains("elapsed")),
+        used.lines().any(|l| l.contains("sqlx::query")
+            && l.contains("FROM")
+            && l.contains("secretive")
+            && l.contains("elapsed")),
         "the statement is logged with its duration:\n{used}"
     );
-    assert!(used.contains("BEGIN") && (used.contains("COMMIT") || used.contains("ROLLBACK")), "transaction boundaries are logged:\n{used}");
+    assert!(
+        used.contains("BEGIN") && (used.contains("COMMIT") || used.contains("ROLLBACK")),
+        "transaction boundaries are logged:\n{used}"
+    );
 
     // The quiet bind: statements run, nothing is logged.
     let alchemy = client.rocket().state::<Alchemy>().unwrap();
     let session = alchemy.session("quiet").unwrap();
     let before = captured().len();
-    let (one,): (i32,) = session.fetch_one(&Query::select().expr(Expr::val(1)).to_owned()).await.unwrap();
+    let (one,): (i32,) = session
+        .fetch_one(&Query::select().expr(Expr::val(1)).to_owned())
+        .await
+        .unwrap();
     assert_eq!(one, 1);
     let quiet_logs = captured()[before..].to_string();
-    assert!(!quiet_logs.contains("sqlx::query"), "echo = false logged a statement:\n{quiet_logs}");
+    assert!(
+        !quiet_logs.contains("sqlx::query"),
+        "echo = false logged a statement:\n{quiet_logs}"
+    );
 }

@@ -69,7 +69,12 @@ struct AllTypes {
     cache: Vec<String>,
 }
 
-const TABLES: [&rocket_alchemy::model::Table; 4] = [Volume::TABLE, Writer::TABLE, AllTypes::TABLE, Publisher::TABLE];
+const TABLES: [&rocket_alchemy::model::Table; 4] = [
+    Volume::TABLE,
+    Writer::TABLE,
+    AllTypes::TABLE,
+    Publisher::TABLE,
+];
 
 async fn open(db: &TestDb) -> Alchemy {
     let figment = db.figment("[databases.default]\ncreate_all = true\nmax_connections = 2");
@@ -81,14 +86,23 @@ async fn constraint_names(db: &TestDb, table: &str) -> Vec<String> {
     let names = match db.backend {
         // SQLite keeps constraint names only in the table's SQL; indexes are in sqlite_master.
         Backend::Sqlite => {
-            let sql = probe_text(db, &format!("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = '{table}'")).await;
+            let sql = probe_text(
+                db,
+                &format!("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = '{table}'"),
+            )
+            .await;
             let mut names: Vec<String> = sql
                 .split("CONSTRAINT \"")
                 .skip(1)
                 .map(|rest| rest.split('"').next().unwrap().to_string())
                 .collect();
             let indexes = probe_text(db, &format!("SELECT group_concat(name, ',') FROM sqlite_master WHERE type = 'index' AND tbl_name = '{table}' AND name NOT LIKE 'sqlite_%'")).await;
-            names.extend(indexes.split(',').filter(|s| !s.is_empty()).map(str::to_string));
+            names.extend(
+                indexes
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string),
+            );
             names
         }
         Backend::Postgres => {
@@ -117,15 +131,27 @@ async fn probe_text(db: &TestDb, sql: &str) -> String {
     match db.backend {
         Backend::Sqlite => {
             let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
-            sqlx::query_scalar::<_, Option<String>>(sql).fetch_one(&mut c).await.unwrap().unwrap_or_default()
+            sqlx::query_scalar::<_, Option<String>>(sql)
+                .fetch_one(&mut c)
+                .await
+                .unwrap()
+                .unwrap_or_default()
         }
         Backend::Postgres => {
             let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
-            sqlx::query_scalar::<_, Option<String>>(sql).fetch_one(&mut c).await.unwrap().unwrap_or_default()
+            sqlx::query_scalar::<_, Option<String>>(sql)
+                .fetch_one(&mut c)
+                .await
+                .unwrap()
+                .unwrap_or_default()
         }
         Backend::MySql => {
             let mut c = sqlx::MySqlConnection::connect(&db.url).await.unwrap();
-            sqlx::query_scalar::<_, Option<String>>(sql).fetch_one(&mut c).await.unwrap().unwrap_or_default()
+            sqlx::query_scalar::<_, Option<String>>(sql)
+                .fetch_one(&mut c)
+                .await
+                .unwrap()
+                .unwrap_or_default()
         }
     }
 }
@@ -149,11 +175,28 @@ async fn create_all_ordered_named_idempotent(db: TestDb) {
     let volume = constraint_names(&db, "volume").await;
     let writer = constraint_names(&db, "writer").await;
     let publisher = constraint_names(&db, "publisher").await;
-    let pk = |t: &str| if db.backend == Backend::MySql { "PRIMARY".to_string() } else { format!("pk_{t}") };
+    let pk = |t: &str| {
+        if db.backend == Backend::MySql {
+            "PRIMARY".to_string()
+        } else {
+            format!("pk_{t}")
+        }
+    };
     for (names, expected) in [
         (&volume, vec![pk("volume"), "ix_volume_writer_id".into()]),
-        (&writer, vec![pk("writer"), "ix_writer_name".into(), "ix_writer_publisher_id".into(), "ix_writer_mentor_id".into()]),
-        (&publisher, vec![pk("publisher"), "uq_publisher_name".into()]),
+        (
+            &writer,
+            vec![
+                pk("writer"),
+                "ix_writer_name".into(),
+                "ix_writer_publisher_id".into(),
+                "ix_writer_mentor_id".into(),
+            ],
+        ),
+        (
+            &publisher,
+            vec![pk("publisher"), "uq_publisher_name".into()],
+        ),
     ] {
         for name in expected {
             assert!(names.contains(&name), "{name} missing from {names:?}");
@@ -161,19 +204,35 @@ async fn create_all_ordered_named_idempotent(db: TestDb) {
     }
     if db.backend != Backend::Sqlite {
         // SQLite does not keep foreign key names.
-        assert!(volume.contains(&"fk_volume_writer_id_writer".to_string()), "{volume:?}");
-        assert!(writer.contains(&"fk_writer_mentor_id_writer".to_string()), "{writer:?}");
+        assert!(
+            volume.contains(&"fk_volume_writer_id_writer".to_string()),
+            "{volume:?}"
+        );
+        assert!(
+            writer.contains(&"fk_writer_mentor_id_writer".to_string()),
+            "{writer:?}"
+        );
     }
 
     // Data written before the second run survives it; nothing is created twice.
     let session = alchemy.session("default").unwrap();
-    let mut publisher_row = Publisher { id: 0, name: "Ace".into() };
+    let mut publisher_row = Publisher {
+        id: 0,
+        name: "Ace".into(),
+    };
     publisher_row.prepare_insert(rocket_alchemy::model::now());
-    session.execute(&publisher_row.insert_statement()).await.unwrap();
+    session
+        .execute(&publisher_row.insert_statement())
+        .await
+        .unwrap();
     session.commit().await.unwrap();
     alchemy.close().await;
     let again = open(&db).await;
-    assert_eq!(table_count(&db).await, objects, "a second create_all created nothing");
+    assert_eq!(
+        table_count(&db).await,
+        objects,
+        "a second create_all created nothing"
+    );
     assert_eq!(db.probe().count("publisher").await, 1);
 
     // Two processes starting at once: the schema lock serializes them.
@@ -184,7 +243,16 @@ async fn create_all_ordered_named_idempotent(db: TestDb) {
 
     // Constraints are enforced: unique, foreign key, cascade.
     let session = again.session("default").unwrap();
-    let err = session.execute(&Publisher { id: 0, name: "Ace".into() }.insert_statement()).await.unwrap_err();
+    let err = session
+        .execute(
+            &Publisher {
+                id: 0,
+                name: "Ace".into(),
+            }
+            .insert_statement(),
+        )
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), Some(DbErrorKind::UniqueViolation), "{err}");
     session.rollback().await.unwrap();
     let mut orphan = Volume {
@@ -196,13 +264,24 @@ async fn create_all_ordered_named_idempotent(db: TestDb) {
         updated_at: DateTime::UNIX_EPOCH,
     };
     orphan.prepare_insert(rocket_alchemy::model::now());
-    let err = session.execute(&orphan.insert_statement()).await.unwrap_err();
+    let err = session
+        .execute(&orphan.insert_statement())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), Some(DbErrorKind::ForeignKeyViolation), "{err}");
     session.rollback().await.unwrap();
 
-    let mut writer_row = Writer { id: Uuid::nil(), name: "Le Guin".into(), publisher_id: None, mentor_id: None };
+    let mut writer_row = Writer {
+        id: Uuid::nil(),
+        name: "Le Guin".into(),
+        publisher_id: None,
+        mentor_id: None,
+    };
     writer_row.prepare_insert(rocket_alchemy::model::now());
-    session.execute(&writer_row.insert_statement()).await.unwrap();
+    session
+        .execute(&writer_row.insert_statement())
+        .await
+        .unwrap();
     orphan.writer_id = writer_row.id;
     session.execute(&orphan.insert_statement()).await.unwrap();
     // A raw insert without `edition`: the column default applies.
@@ -213,15 +292,28 @@ async fn create_all_ordered_named_idempotent(db: TestDb) {
         .to_owned();
     session.execute(&raw).await.unwrap();
     let editions: Vec<(i32,)> = session
-        .fetch_all(&Query::select().column("edition").from("volume").and_where(Expr::col("title").eq("Raw")).to_owned())
+        .fetch_all(
+            &Query::select()
+                .column("edition")
+                .from("volume")
+                .and_where(Expr::col("title").eq("Raw"))
+                .to_owned(),
+        )
         .await
         .unwrap();
     assert_eq!(editions, vec![(1,)]);
     session.commit().await.unwrap();
     assert_eq!(db.probe().count("volume").await, 2);
-    session.execute(&Query::delete().from_table("writer").to_owned()).await.unwrap();
+    session
+        .execute(&Query::delete().from_table("writer").to_owned())
+        .await
+        .unwrap();
     session.commit().await.unwrap();
-    assert_eq!(db.probe().count("volume").await, 0, "volumes cascade with their writer");
+    assert_eq!(
+        db.probe().count("volume").await,
+        0,
+        "volumes cascade with their writer"
+    );
 
     // drop_all removes every model table; create_all brings them back.
     again.drop_all("default").await.unwrap();
@@ -276,7 +368,11 @@ async fn column_types_round_trip(db: TestDb) {
     let read: Vec<AllTypes> = alchemy
         .session("default")
         .unwrap()
-        .fetch_all(&AllTypes::select_statement().order_by(("all_types", "key"), rocket_alchemy::sea_query::Order::Desc).to_owned())
+        .fetch_all(
+            &AllTypes::select_statement()
+                .order_by(("all_types", "key"), rocket_alchemy::sea_query::Order::Desc)
+                .to_owned(),
+        )
         .await
         .unwrap();
     assert_eq!(read, vec![full, empty]);

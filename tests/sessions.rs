@@ -9,7 +9,9 @@ use rocket::http::Status;
 use rocket::local::asynchronous::Client;
 use rocket::{get, routes, State};
 use rocket_alchemy::sea_query::{Expr, Func, Query};
-use rocket_alchemy::{Alchemy, Backend, Bind, Connection, DbErrorKind, Model, Session, SessionError};
+use rocket_alchemy::{
+    Alchemy, Backend, Bind, Connection, DbErrorKind, Model, Session, SessionError,
+};
 
 #[derive(Model, Debug)]
 struct Item {
@@ -31,11 +33,18 @@ struct Trail {
 }
 
 fn insert(table: &'static str, label: &str) -> rocket_alchemy::sea_query::InsertStatement {
-    Query::insert().into_table(table).columns(["label"]).values_panic([label.into()]).to_owned()
+    Query::insert()
+        .into_table(table)
+        .columns(["label"])
+        .values_panic([label.into()])
+        .to_owned()
 }
 
 fn count(table: &'static str) -> rocket_alchemy::sea_query::SelectStatement {
-    Query::select().expr(Func::count(Expr::col("id"))).from(table).to_owned()
+    Query::select()
+        .expr(Func::count(Expr::col("id")))
+        .from(table)
+        .to_owned()
 }
 
 /// Both guards are the same session: the second sees the first's uncommitted row.
@@ -82,21 +91,34 @@ async fn two_binds(
 
 /// Makes the coming COMMIT of `session` fail: a deferred foreign key violation on SQLite and
 /// PostgreSQL; on MySQL (no deferred constraints) the server kills the connection.
-async fn sabotage_commit(session: &rocket_alchemy::DbSession, pool: &rocket_alchemy::Pool) -> Result<(), SessionError> {
+async fn sabotage_commit(
+    session: &rocket_alchemy::DbSession,
+    pool: &rocket_alchemy::Pool,
+) -> Result<(), SessionError> {
     match session.connection().await? {
         Connection::Sqlite(mut conn) => {
-            sqlx::query("PRAGMA defer_foreign_keys = ON").execute(&mut *conn).await?;
-            sqlx::query("INSERT INTO orphan (parent_id) VALUES (424242)").execute(&mut *conn).await?;
+            sqlx::query("PRAGMA defer_foreign_keys = ON")
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("INSERT INTO orphan (parent_id) VALUES (424242)")
+                .execute(&mut *conn)
+                .await?;
         }
         Connection::Postgres(mut conn) => {
-            sqlx::query("INSERT INTO orphan (parent_id) VALUES (424242)").execute(&mut *conn).await?;
+            sqlx::query("INSERT INTO orphan (parent_id) VALUES (424242)")
+                .execute(&mut *conn)
+                .await?;
         }
         Connection::MySql(mut conn) => {
-            let id: u64 = sqlx::query_scalar("SELECT CONNECTION_ID()").fetch_one(&mut *conn).await?;
+            let id: u64 = sqlx::query_scalar("SELECT CONNECTION_ID()")
+                .fetch_one(&mut *conn)
+                .await?;
             drop(conn);
             // Another connection of the same pool kills the session's connection.
             let killer = pool.as_mysql().unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!("KILL {id}"))).execute(killer).await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("KILL {id}")))
+                .execute(killer)
+                .await?;
         }
         _ => unreachable!(),
     }
@@ -105,12 +127,26 @@ async fn sabotage_commit(session: &rocket_alchemy::DbSession, pool: &rocket_alch
 
 /// The PostgreSQL variant of a failed commit caused by a dead connection.
 #[get("/killed/<label>")]
-async fn killed(label: &str, main: Session<'_>, alchemy: &State<Alchemy>) -> Result<&'static str, SessionError> {
+async fn killed(
+    label: &str,
+    main: Session<'_>,
+    alchemy: &State<Alchemy>,
+) -> Result<&'static str, SessionError> {
     main.execute(&insert("item", label)).await?;
-    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut *main.postgres().await?).await?;
-    let pool = alchemy.pool("default").unwrap().as_postgres().unwrap().clone();
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *main.postgres().await?)
+        .await?;
+    let pool = alchemy
+        .pool("default")
+        .unwrap()
+        .as_postgres()
+        .unwrap()
+        .clone();
     let mut other = pool.acquire().await?;
-    sqlx::query("SELECT pg_terminate_backend($1)").bind(pid).execute(&mut *other).await?;
+    sqlx::query("SELECT pg_terminate_backend($1)")
+        .bind(pid)
+        .execute(&mut *other)
+        .await?;
     Ok("ok")
 }
 
@@ -130,7 +166,10 @@ async fn savepoints(session: Session<'_>) -> Result<&'static str, SessionError> 
     // A failing statement inside a savepoint, rolled back: the transaction goes on (on
     // PostgreSQL this clears the aborted state).
     let sp = session.savepoint().await?;
-    let duplicate = session.execute(&insert("item", "before")).await.unwrap_err();
+    let duplicate = session
+        .execute(&insert("item", "before"))
+        .await
+        .unwrap_err();
     assert_eq!(duplicate.kind(), Some(DbErrorKind::UniqueViolation));
     sp.rollback().await?;
     session.execute(&insert("item", "after")).await?;
@@ -150,8 +189,12 @@ async fn swallow(session: Session<'_>) -> Result<&'static str, SessionError> {
 #[get("/swallow-raw")]
 async fn swallow_raw(session: Session<'_>) -> Result<&'static str, SessionError> {
     let mut conn = session.postgres().await?;
-    sqlx::query("INSERT INTO item (label) VALUES ('raw')").execute(&mut *conn).await?;
-    let _ = sqlx::query("INSERT INTO item (label) VALUES ('raw')").execute(&mut *conn).await;
+    sqlx::query("INSERT INTO item (label) VALUES ('raw')")
+        .execute(&mut *conn)
+        .await?;
+    let _ = sqlx::query("INSERT INTO item (label) VALUES ('raw')")
+        .execute(&mut *conn)
+        .await;
     Ok("ok")
 }
 
@@ -180,7 +223,21 @@ async fn launch(db: &TestDb, audit: &TestDb, extra: &str) -> Client {
     let figment = common::figment_with(&[("default", db), ("audit", audit)], extra);
     let rocket = rocket::custom(figment)
         .attach(Alchemy::fairing().model::<Item>().model::<Trail>())
-        .mount("/", routes![share, share_fail, two_binds, killed, savepoints, swallow, swallow_raw, unused, used, busy]);
+        .mount(
+            "/",
+            routes![
+                share,
+                share_fail,
+                two_binds,
+                killed,
+                savepoints,
+                swallow,
+                swallow_raw,
+                unused,
+                used,
+                busy
+            ],
+        );
     Client::tracked(rocket).await.expect("launch")
 }
 
@@ -192,11 +249,19 @@ async fn two_guards_share_one_transaction(db: TestDb) {
     let client = launch(&db, &audit, AUTOCOMMIT).await;
     let r = client.get("/share/one").dispatch().await;
     assert_eq!(r.status(), Status::Ok);
-    assert_eq!(r.into_string().await.unwrap(), "1", "the second guard saw the first's write");
+    assert_eq!(
+        r.into_string().await.unwrap(),
+        "1",
+        "the second guard saw the first's write"
+    );
     let r = client.get("/share-fail/two").dispatch().await;
     assert_eq!(r.status(), Status::BadRequest);
     let probe = db.probe();
-    assert_eq!(probe.count("item").await, 1, "both guards' writes of the failed request rolled back");
+    assert_eq!(
+        probe.count("item").await,
+        1,
+        "both guards' writes of the failed request rolled back"
+    );
 }
 
 async fn setup_orphan_table(db: &TestDb) {
@@ -225,26 +290,64 @@ async fn two_binds_commit_in_first_use_order(db: TestDb) {
     assert_eq!(audit_probe.count_where("trail", "label", "ok").await, 1);
 
     // Main used first, its commit fails: audit (not committed yet) is rolled back too.
-    let expected = if db.backend == Backend::MySql { Status::InternalServerError } else { Status::Conflict };
-    let r = client.get("/two/main-fails?audit_first=false&fail=main").dispatch().await;
+    let expected = if db.backend == Backend::MySql {
+        Status::InternalServerError
+    } else {
+        Status::Conflict
+    };
+    let r = client
+        .get("/two/main-fails?audit_first=false&fail=main")
+        .dispatch()
+        .await;
     assert_eq!(r.status(), expected);
     let body: serde_json::Value = serde_json::from_str(&r.into_string().await.unwrap()).unwrap();
     assert_eq!(body["status_code"], expected.code, "{body}");
     assert!(body["detail"].is_string(), "{body}");
-    assert_eq!(main_probe.count_where("item", "label", "main-fails").await, 0);
-    assert_eq!(audit_probe.count_where("trail", "label", "main-fails").await, 0, "audit row kept for a failed main write");
+    assert_eq!(
+        main_probe.count_where("item", "label", "main-fails").await,
+        0
+    );
+    assert_eq!(
+        audit_probe
+            .count_where("trail", "label", "main-fails")
+            .await,
+        0,
+        "audit row kept for a failed main write"
+    );
 
     // Audit used first and committed before main fails: no two-phase commit, it stays.
-    let r = client.get("/two/audit-first?audit_first=true&fail=main").dispatch().await;
+    let r = client
+        .get("/two/audit-first?audit_first=true&fail=main")
+        .dispatch()
+        .await;
     assert_eq!(r.status(), expected);
-    assert_eq!(main_probe.count_where("item", "label", "audit-first").await, 0);
-    assert_eq!(audit_probe.count_where("trail", "label", "audit-first").await, 1);
+    assert_eq!(
+        main_probe.count_where("item", "label", "audit-first").await,
+        0
+    );
+    assert_eq!(
+        audit_probe
+            .count_where("trail", "label", "audit-first")
+            .await,
+        1
+    );
 
     // Main committed first, then audit fails: main stays, response is the error.
-    let r = client.get("/two/audit-fails?audit_first=false&fail=audit").dispatch().await;
+    let r = client
+        .get("/two/audit-fails?audit_first=false&fail=audit")
+        .dispatch()
+        .await;
     assert_eq!(r.status(), expected);
-    assert_eq!(main_probe.count_where("item", "label", "audit-fails").await, 1);
-    assert_eq!(audit_probe.count_where("trail", "label", "audit-fails").await, 0);
+    assert_eq!(
+        main_probe.count_where("item", "label", "audit-fails").await,
+        1
+    );
+    assert_eq!(
+        audit_probe
+            .count_where("trail", "label", "audit-fails")
+            .await,
+        0
+    );
 }
 
 /// A failed COMMIT answers 409/500 (never 2xx), stores nothing and leaks no connection:
@@ -257,8 +360,15 @@ async fn failed_commits_leak_nothing(db: TestDb) {
     let max_connections = 2;
     for i in 0..3 * max_connections {
         let label = format!("leak-{i}");
-        let r = client.get(format!("/two/{label}?audit_first=false&fail=main")).dispatch().await;
-        assert!(r.status() == Status::Conflict || r.status() == Status::InternalServerError, "{}", r.status());
+        let r = client
+            .get(format!("/two/{label}?audit_first=false&fail=main"))
+            .dispatch()
+            .await;
+        assert!(
+            r.status() == Status::Conflict || r.status() == Status::InternalServerError,
+            "{}",
+            r.status()
+        );
         assert_eq!(r.content_type(), Some(rocket::http::ContentType::JSON));
         assert_eq!(probe.count_where("item", "label", &label).await, 0);
     }
@@ -283,7 +393,11 @@ async fn failed_commits_leak_nothing(db: TestDb) {
         }
         rocket::tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(pool.num_idle() as u32, pool.size(), "a connection is still checked out");
+    assert_eq!(
+        pool.num_idle() as u32,
+        pool.size(),
+        "a connection is still checked out"
+    );
 }
 
 async fn savepoint_rollback(db: TestDb) {
@@ -292,8 +406,18 @@ async fn savepoint_rollback(db: TestDb) {
     let r = client.get("/savepoints").dispatch().await;
     assert_eq!(r.status(), Status::Ok);
     let probe = db.probe();
-    for (label, want) in [("before", 1), ("undone", 0), ("released", 1), ("dropped", 0), ("after", 1)] {
-        assert_eq!(probe.count_where("item", "label", label).await, want, "{label}");
+    for (label, want) in [
+        ("before", 1),
+        ("undone", 0),
+        ("released", 1),
+        ("dropped", 0),
+        ("after", 1),
+    ] {
+        assert_eq!(
+            probe.count_where("item", "label", label).await,
+            want,
+            "{label}"
+        );
     }
 }
 
@@ -310,7 +434,11 @@ async fn swallowed_errors_never_fake_a_commit(db: TestDb) {
             assert_eq!(probe.count("item").await, 0);
             let r = client.get("/swallow-raw").dispatch().await;
             // The cause is unknown to the session (25P02 in_failed_sql_transaction): a 500.
-            assert_eq!(r.status(), Status::InternalServerError, "raw connection errors are caught before COMMIT");
+            assert_eq!(
+                r.status(),
+                Status::InternalServerError,
+                "raw connection errors are caught before COMMIT"
+            );
             assert_eq!(probe.count("item").await, 0);
         }
         _ => {
@@ -328,19 +456,31 @@ async fn unused_guard_sends_nothing(db: TestDb) {
                  [databases.audit]\nlazy = true\ncommit_mode = \"autocommit\"\n";
     db.probe()
         .execute(match db.backend {
-            Backend::MySql => "CREATE TABLE item (id BIGINT AUTO_INCREMENT PRIMARY KEY, label VARCHAR(64) UNIQUE)",
+            Backend::MySql => {
+                "CREATE TABLE item (id BIGINT AUTO_INCREMENT PRIMARY KEY, label VARCHAR(64) UNIQUE)"
+            }
             _ => "CREATE TABLE item (id INTEGER PRIMARY KEY, label VARCHAR(64) UNIQUE)",
         })
         .await;
     let figment = common::figment_with(&[("default", &db), ("audit", &audit)], extra);
-    let rocket = rocket::custom(figment).attach(Alchemy::fairing()).mount("/", routes![unused, used]);
+    let rocket = rocket::custom(figment)
+        .attach(Alchemy::fairing())
+        .mount("/", routes![unused, used]);
     let client = Client::tracked(rocket).await.expect("launch");
     let alchemy = client.rocket().state::<Alchemy>().unwrap().clone();
     for _ in 0..5 {
         assert_eq!(client.get("/unused").dispatch().await.status(), Status::Ok);
     }
-    assert_eq!(alchemy.pool("default").unwrap().size(), 0, "an unused guard opened a connection");
-    assert_eq!(alchemy.pool("audit").unwrap().size(), 0, "an unused guard opened a connection");
+    assert_eq!(
+        alchemy.pool("default").unwrap().size(),
+        0,
+        "an unused guard opened a connection"
+    );
+    assert_eq!(
+        alchemy.pool("audit").unwrap().size(),
+        0,
+        "an unused guard opened a connection"
+    );
     // Positive control: a used guard does connect.
     let r = client.get("/used").dispatch().await;
     assert_eq!(r.status(), Status::Ok);
@@ -356,14 +496,19 @@ async fn busy_session_is_an_error(db: TestDb) {
         .await
         .expect("no deadlock");
     assert_eq!(r.status(), Status::Ok);
-    assert_eq!(db.probe().count_where("item", "label", "after-busy").await, 1);
+    assert_eq!(
+        db.probe().count_where("item", "label", "after-busy").await,
+        1
+    );
 }
 
 /// Sessions outside requests: commit persists, drop rolls back; unknown keys are named.
 async fn standalone_sessions(db: TestDb) {
     let audit = db.sibling("standalone_audit").await;
     let figment = common::figment_with(&[("default", &db), ("audit", &audit)], AUTOCOMMIT);
-    let alchemy = Alchemy::open(&figment, &[Item::TABLE, Trail::TABLE]).await.expect("open");
+    let alchemy = Alchemy::open(&figment, &[Item::TABLE, Trail::TABLE])
+        .await
+        .expect("open");
     let session = alchemy.session("default").unwrap();
     session.execute(&insert("item", "kept")).await.unwrap();
     assert!(session.in_transaction());
@@ -376,9 +521,17 @@ async fn standalone_sessions(db: TestDb) {
     assert_eq!(probe.count_where("item", "label", "dropped").await, 0);
 
     let error = alchemy.session("nope").unwrap_err();
-    assert_eq!(error.to_string(), "No session maker found for bind key \"nope\"; configured bind keys: default, audit");
+    assert_eq!(
+        error.to_string(),
+        "No session maker found for bind key \"nope\"; configured bind keys: default, audit"
+    );
     let wrong = match db.backend {
-        Backend::Sqlite => alchemy.session("default").unwrap().postgres().await.map(drop),
+        Backend::Sqlite => alchemy
+            .session("default")
+            .unwrap()
+            .postgres()
+            .await
+            .map(drop),
         _ => alchemy.session("default").unwrap().sqlite().await.map(drop),
     };
     assert!(matches!(wrong, Err(SessionError::WrongBackend { .. })));

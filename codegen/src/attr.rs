@@ -44,14 +44,19 @@ pub fn struct_attrs(attrs: &[Attribute]) -> syn::Result<StructAttrs> {
                 let lit: LitStr = meta.value()?.parse()?;
                 let name = lit.value();
                 if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                    return Err(syn::Error::new_spanned(&lit, "a table name may only contain ASCII letters, digits and `_`"));
+                    return Err(syn::Error::new_spanned(
+                        &lit,
+                        "a table name may only contain ASCII letters, digits and `_`",
+                    ));
                 }
                 once(&mut out.table, &meta, lit)
             } else if meta.path.is_ident("bind") {
                 let path: Path = meta.value()?.parse()?;
                 once(&mut out.bind, &meta, path)
             } else {
-                Err(meta.error("unknown model attribute; expected `table = \"...\"` or `bind = BindType`"))
+                Err(meta.error(
+                    "unknown model attribute; expected `table = \"...\"` or `bind = BindType`",
+                ))
             }
         })?;
     }

@@ -4,19 +4,30 @@ use syn::{DeriveInput, LitStr};
 
 pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
     if !input.generics.params.is_empty() {
-        return Err(syn::Error::new_spanned(&input.generics, "a bind marker cannot be generic"));
+        return Err(syn::Error::new_spanned(
+            &input.generics,
+            "a bind marker cannot be generic",
+        ));
     }
     let mut key: Option<LitStr> = None;
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("bind")) {
         if key.is_some() {
-            return Err(syn::Error::new_spanned(attr, "duplicate #[bind(..)] attribute"));
+            return Err(syn::Error::new_spanned(
+                attr,
+                "duplicate #[bind(..)] attribute",
+            ));
         }
         let lit: LitStr = attr.parse_args().map_err(|e| {
-            syn::Error::new(e.span(), "expected the bind key as a string: #[bind(\"audit\")]")
+            syn::Error::new(
+                e.span(),
+                "expected the bind key as a string: #[bind(\"audit\")]",
+            )
         })?;
         let value = lit.value();
         if value.is_empty()
-            || !value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            || !value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         {
             return Err(syn::Error::new_spanned(
                 &lit,

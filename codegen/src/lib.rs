@@ -13,12 +13,16 @@ use proc_macro::TokenStream;
 #[proc_macro_derive(Bind, attributes(bind))]
 pub fn derive_bind(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
-    bind::expand(&input).unwrap_or_else(syn::Error::into_compile_error).into()
+    bind::expand(&input)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
 }
 
 /// Declares a table: see `rocket_alchemy::model`.
 #[proc_macro_derive(Model, attributes(model))]
 pub fn derive_model(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
-    model::expand(&input).unwrap_or_else(syn::Error::into_compile_error).into()
+    model::expand(&input)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
 }

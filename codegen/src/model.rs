@@ -46,12 +46,20 @@ fn single_arg(segment: &syn::PathSegment) -> Option<&Type> {
 
 /// Splits `Option<T>` and classifies `T`.
 fn classify(ty: &Type) -> syn::Result<(Kind, bool)> {
-    let unsupported = || syn::Error::new_spanned(ty, format!("unsupported field type for a model column; {SUPPORTED}"));
+    let unsupported = || {
+        syn::Error::new_spanned(
+            ty,
+            format!("unsupported field type for a model column; {SUPPORTED}"),
+        )
+    };
     let segment = last_segment(ty).ok_or_else(unsupported)?;
     if segment.ident == "Option" {
         let inner = single_arg(segment).ok_or_else(unsupported)?;
         if last_segment(inner).is_some_and(|s| s.ident == "Option") {
-            return Err(syn::Error::new_spanned(ty, "nested Option is not a column type"));
+            return Err(syn::Error::new_spanned(
+                ty,
+                "nested Option is not a column type",
+            ));
         }
         return classify(inner).map(|(kind, _)| (kind, true));
     }
@@ -90,7 +98,8 @@ fn snake_case(name: &str) -> String {
     let chars: Vec<char> = name.chars().collect();
     for (i, &c) in chars.iter().enumerate() {
         if c.is_uppercase() {
-            let prev_lower = i > 0 && (chars[i - 1].is_lowercase() || chars[i - 1].is_ascii_digit());
+            let prev_lower =
+                i > 0 && (chars[i - 1].is_lowercase() || chars[i - 1].is_ascii_digit());
             let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
             if i > 0 && (prev_lower || (next_lower && chars[i - 1].is_uppercase())) {
                 out.push('_');
@@ -116,18 +125,35 @@ struct ColumnField {
 
 pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
     if !input.generics.params.is_empty() {
-        return Err(syn::Error::new_spanned(&input.generics, "a model cannot be generic"));
+        return Err(syn::Error::new_spanned(
+            &input.generics,
+            "a model cannot be generic",
+        ));
     }
     let fields = match &input.data {
         Data::Struct(s) => match &s.fields {
             Fields::Named(named) => &named.named,
-            _ => return Err(syn::Error::new_spanned(&input.ident, "a model must be a struct with named fields")),
+            _ => {
+                return Err(syn::Error::new_spanned(
+                    &input.ident,
+                    "a model must be a struct with named fields",
+                ))
+            }
         },
-        _ => return Err(syn::Error::new_spanned(&input.ident, "a model must be a struct with named fields")),
+        _ => {
+            return Err(syn::Error::new_spanned(
+                &input.ident,
+                "a model must be a struct with named fields",
+            ))
+        }
     };
     let struct_attrs = attr::struct_attrs(&input.attrs)?;
     let ident = &input.ident;
-    let table_name = struct_attrs.table.as_ref().map(|l| l.value()).unwrap_or_else(|| snake_case(&ident.to_string()));
+    let table_name = struct_attrs
+        .table
+        .as_ref()
+        .map(|l| l.value())
+        .unwrap_or_else(|| snake_case(&ident.to_string()));
     let bind = match &struct_attrs.bind {
         Some(path) => quote!(#path),
         None => quote!(::rocket_alchemy::DefaultBind),
@@ -139,30 +165,66 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         let attrs = attr::field_attrs(&field.attrs)?;
         let field_ident = field.ident.clone().expect("named field");
         if let Some(span) = attrs.skip {
-            let others = attrs.primary_key.is_some() || attrs.max_length.is_some() || attrs.unique.is_some()
-                || attrs.index.is_some() || attrs.references.is_some() || attrs.default.is_some()
-                || attrs.column.is_some() || attrs.created_at.is_some() || attrs.updated_at.is_some()
-                || attrs.on_delete.is_some() || attrs.on_update.is_some();
+            let others = attrs.primary_key.is_some()
+                || attrs.max_length.is_some()
+                || attrs.unique.is_some()
+                || attrs.index.is_some()
+                || attrs.references.is_some()
+                || attrs.default.is_some()
+                || attrs.column.is_some()
+                || attrs.created_at.is_some()
+                || attrs.updated_at.is_some()
+                || attrs.on_delete.is_some()
+                || attrs.on_update.is_some();
             if others {
-                return Err(syn::Error::new(span, "`skip` cannot be combined with other model attributes"));
+                return Err(syn::Error::new(
+                    span,
+                    "`skip` cannot be combined with other model attributes",
+                ));
             }
             let ty = &field.ty;
-            skipped.push(quote_spanned! {ty.span()=> #field_ident: ::std::default::Default::default()});
+            skipped.push(
+                quote_spanned! {ty.span()=> #field_ident: ::std::default::Default::default()},
+            );
             continue;
         }
         let (kind, nullable) = classify(&field.ty)?;
-        let name = attrs.column.as_ref().map(|l| l.value()).unwrap_or_else(|| field_ident.to_string());
-        columns.push(ColumnField { ident: field_ident, ty: field.ty.clone(), name, kind, nullable, attrs, pk: None, audit: None });
+        let name = attrs
+            .column
+            .as_ref()
+            .map(|l| l.value())
+            .unwrap_or_else(|| field_ident.to_string());
+        columns.push(ColumnField {
+            ident: field_ident,
+            ty: field.ty.clone(),
+            name,
+            kind,
+            nullable,
+            attrs,
+            pk: None,
+            audit: None,
+        });
     }
     if columns.is_empty() {
-        return Err(syn::Error::new_spanned(ident, "a model needs at least one column"));
+        return Err(syn::Error::new_spanned(
+            ident,
+            "a model needs at least one column",
+        ));
     }
 
     // Primary key: the field marked `primary_key`, else the field named `id`.
-    let marked: Vec<usize> = columns.iter().enumerate().filter(|(_, c)| c.attrs.primary_key.is_some()).map(|(i, _)| i).collect();
+    let marked: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.attrs.primary_key.is_some())
+        .map(|(i, _)| i)
+        .collect();
     if marked.len() > 1 {
         let second = &columns[marked[1]];
-        return Err(syn::Error::new(second.attrs.primary_key.as_ref().unwrap().0, "only one field can be the primary key (composite keys are not supported)"));
+        return Err(syn::Error::new(
+            second.attrs.primary_key.as_ref().unwrap().0,
+            "only one field can be the primary key (composite keys are not supported)",
+        ));
     }
     let pk_index = match marked.first() {
         Some(&i) => i,
@@ -173,7 +235,10 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
     {
         let column = &mut columns[pk_index];
         if column.nullable {
-            return Err(syn::Error::new_spanned(&column.ty, "the primary key cannot be an Option"));
+            return Err(syn::Error::new_spanned(
+                &column.ty,
+                "the primary key cannot be an Option",
+            ));
         }
         let explicit = column.attrs.primary_key.as_ref().and_then(|p| p.1.clone());
         let variant = match explicit {
@@ -182,9 +247,24 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
                 ("uuid_v7", Kind::Uuid) => quote!(UuidV7),
                 ("auto_increment", Kind::Integer | Kind::BigInt) => quote!(AutoIncrement),
                 ("natural", _) => quote!(Natural),
-                ("uuid_v4" | "uuid_v7", _) => return Err(syn::Error::new_spanned(&lit, "a UUID primary key needs a `Uuid` field")),
-                ("auto_increment", _) => return Err(syn::Error::new_spanned(&lit, "an auto_increment primary key needs an i64 (or i32) field")),
-                _ => return Err(syn::Error::new_spanned(&lit, "expected \"uuid_v4\", \"uuid_v7\", \"auto_increment\" or \"natural\"")),
+                ("uuid_v4" | "uuid_v7", _) => {
+                    return Err(syn::Error::new_spanned(
+                        &lit,
+                        "a UUID primary key needs a `Uuid` field",
+                    ))
+                }
+                ("auto_increment", _) => {
+                    return Err(syn::Error::new_spanned(
+                        &lit,
+                        "an auto_increment primary key needs an i64 (or i32) field",
+                    ))
+                }
+                _ => {
+                    return Err(syn::Error::new_spanned(
+                        &lit,
+                        "expected \"uuid_v4\", \"uuid_v7\", \"auto_increment\" or \"natural\"",
+                    ))
+                }
             },
             None => match column.kind {
                 Kind::Uuid => quote!(UuidV4),
@@ -200,22 +280,34 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         let explicit_created = column.attrs.created_at;
         let explicit_updated = column.attrs.updated_at;
         if let (Some(_), Some(span)) = (explicit_created, explicit_updated) {
-            return Err(syn::Error::new(span, "a column cannot be both created_at and updated_at"));
+            return Err(syn::Error::new(
+                span,
+                "a column cannot be both created_at and updated_at",
+            ));
         }
         let audit = match (explicit_created, explicit_updated) {
             (Some(span), None) => Some((span, quote!(CreatedAt))),
             (None, Some(span)) => Some((span, quote!(UpdatedAt))),
-            _ if column.ident == "created_at" && column.kind == Kind::DateTimeUtc && !column.nullable => {
+            _ if column.ident == "created_at"
+                && column.kind == Kind::DateTimeUtc
+                && !column.nullable =>
+            {
                 Some((column.ident.span(), quote!(CreatedAt)))
             }
-            _ if column.ident == "updated_at" && column.kind == Kind::DateTimeUtc && !column.nullable => {
+            _ if column.ident == "updated_at"
+                && column.kind == Kind::DateTimeUtc
+                && !column.nullable =>
+            {
                 Some((column.ident.span(), quote!(UpdatedAt)))
             }
             _ => None,
         };
         if let Some((span, variant)) = audit {
             if column.kind != Kind::DateTimeUtc || column.nullable {
-                return Err(syn::Error::new(span, "audit columns must be `DateTime<Utc>`"));
+                return Err(syn::Error::new(
+                    span,
+                    "audit columns must be `DateTime<Utc>`",
+                ));
             }
             column.audit = Some(variant);
         }
@@ -226,34 +318,52 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         let a = &column.attrs;
         if let Some(lit) = &a.max_length {
             if column.kind != Kind::String {
-                return Err(syn::Error::new_spanned(lit, "max_length applies to String fields only"));
+                return Err(syn::Error::new_spanned(
+                    lit,
+                    "max_length applies to String fields only",
+                ));
             }
         }
         if a.references.is_none() {
             if let Some(lit) = a.on_delete.as_ref().or(a.on_update.as_ref()) {
-                return Err(syn::Error::new_spanned(lit, "on_delete / on_update need `references = Model`"));
+                return Err(syn::Error::new_spanned(
+                    lit,
+                    "on_delete / on_update need `references = Model`",
+                ));
             }
         }
         for lit in [&a.on_delete, &a.on_update].into_iter().flatten() {
             if lit.value() == "set_null" && !column.nullable {
-                return Err(syn::Error::new_spanned(lit, "\"set_null\" needs an Option field"));
+                return Err(syn::Error::new_spanned(
+                    lit,
+                    "\"set_null\" needs an Option field",
+                ));
             }
         }
         if let Some(lit) = &a.default {
             let ok = matches!(
                 (lit, column.kind),
                 (Lit::Bool(_), Kind::Bool)
-                    | (Lit::Int(_), Kind::SmallInt | Kind::Integer | Kind::BigInt | Kind::Float | Kind::Double)
+                    | (
+                        Lit::Int(_),
+                        Kind::SmallInt | Kind::Integer | Kind::BigInt | Kind::Float | Kind::Double
+                    )
                     | (Lit::Float(_), Kind::Float | Kind::Double)
                     | (Lit::Str(_), Kind::String)
             );
             if !ok {
-                return Err(syn::Error::new_spanned(lit, "this default does not match the field's type"));
+                return Err(syn::Error::new_spanned(
+                    lit,
+                    "this default does not match the field's type",
+                ));
             }
         }
         if column.pk.is_some() {
             if let Some(span) = a.unique.or(a.index) {
-                return Err(syn::Error::new(span, "the primary key is already unique and indexed"));
+                return Err(syn::Error::new(
+                    span,
+                    "the primary key is already unique and indexed",
+                ));
             }
         }
     }
@@ -268,12 +378,31 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
     let pk_ident = &pk.ident;
     let pk_ty = &pk.ty;
     let pk_generate = match pk.pk.as_ref().map(|t| t.to_string()).as_deref() {
-        Some("UuidV4") => quote! { if self.#pk_ident.is_nil() { self.#pk_ident = ::rocket_alchemy::__private::Uuid::new_v4(); } },
-        Some("UuidV7") => quote! { if self.#pk_ident.is_nil() { self.#pk_ident = ::rocket_alchemy::__private::Uuid::now_v7(); } },
+        Some("UuidV4") => {
+            quote! { if self.#pk_ident.is_nil() { self.#pk_ident = ::rocket_alchemy::__private::Uuid::new_v4(); } }
+        }
+        Some("UuidV7") => {
+            quote! { if self.#pk_ident.is_nil() { self.#pk_ident = ::rocket_alchemy::__private::Uuid::now_v7(); } }
+        }
         _ => quote! {},
     };
-    let stamp_created = columns.iter().filter(|c| c.audit.as_ref().is_some_and(|a| a.to_string() == "CreatedAt")).map(|c| &c.ident);
-    let stamp_updated: Vec<&syn::Ident> = columns.iter().filter(|c| c.audit.as_ref().is_some_and(|a| a.to_string() == "UpdatedAt")).map(|c| &c.ident).collect();
+    let stamp_created = columns
+        .iter()
+        .filter(|c| {
+            c.audit
+                .as_ref()
+                .is_some_and(|a| a.to_string() == "CreatedAt")
+        })
+        .map(|c| &c.ident);
+    let stamp_updated: Vec<&syn::Ident> = columns
+        .iter()
+        .filter(|c| {
+            c.audit
+                .as_ref()
+                .is_some_and(|a| a.to_string() == "UpdatedAt")
+        })
+        .map(|c| &c.ident)
+        .collect();
 
     let value_exprs = columns.iter().map(|c| {
         let (ident, ty) = (&c.ident, &c.ty);
@@ -367,26 +496,46 @@ fn column_def(column: &ColumnField) -> TokenStream {
     };
     let nullable = column.nullable;
     let primary_key = match &column.pk {
-        Some(variant) => quote!(::std::option::Option::Some(::rocket_alchemy::model::PrimaryKey::#variant)),
+        Some(variant) => {
+            quote!(::std::option::Option::Some(::rocket_alchemy::model::PrimaryKey::#variant))
+        }
         None => quote!(::std::option::Option::None),
     };
     let unique = column.attrs.unique.is_some();
     let index = column.attrs.index.is_some() || column.attrs.references.is_some();
     let default = match &column.attrs.default {
-        Some(Lit::Bool(b)) => quote!(::std::option::Option::Some(::rocket_alchemy::model::Literal::Bool(#b))),
+        Some(Lit::Bool(b)) => {
+            quote!(::std::option::Option::Some(::rocket_alchemy::model::Literal::Bool(#b)))
+        }
         Some(Lit::Int(i)) if matches!(column.kind, Kind::Float | Kind::Double) => {
             let f: f64 = i.base10_parse().unwrap_or_default();
             quote!(::std::option::Option::Some(::rocket_alchemy::model::Literal::Float(#f)))
         }
-        Some(Lit::Int(i)) => quote!(::std::option::Option::Some(::rocket_alchemy::model::Literal::Int(#i))),
-        Some(Lit::Float(f)) => quote!(::std::option::Option::Some(::rocket_alchemy::model::Literal::Float(#f))),
-        Some(Lit::Str(s)) => quote!(::std::option::Option::Some(::rocket_alchemy::model::Literal::Str(#s))),
+        Some(Lit::Int(i)) => {
+            quote!(::std::option::Option::Some(::rocket_alchemy::model::Literal::Int(#i)))
+        }
+        Some(Lit::Float(f)) => {
+            quote!(::std::option::Option::Some(::rocket_alchemy::model::Literal::Float(#f)))
+        }
+        Some(Lit::Str(s)) => {
+            quote!(::std::option::Option::Some(::rocket_alchemy::model::Literal::Str(#s)))
+        }
         _ => quote!(::std::option::Option::None),
     };
     let foreign_key = match &column.attrs.references {
         Some(target) => {
-            let on_delete = column.attrs.on_delete.as_ref().map(|l| attr::action(l).unwrap()).unwrap_or(quote!(NoAction));
-            let on_update = column.attrs.on_update.as_ref().map(|l| attr::action(l).unwrap()).unwrap_or(quote!(NoAction));
+            let on_delete = column
+                .attrs
+                .on_delete
+                .as_ref()
+                .map(|l| attr::action(l).unwrap())
+                .unwrap_or(quote!(NoAction));
+            let on_update = column
+                .attrs
+                .on_update
+                .as_ref()
+                .map(|l| attr::action(l).unwrap())
+                .unwrap_or(quote!(NoAction));
             let target_fn = if target.is_ident("Self") {
                 quote!(<Self as ::rocket_alchemy::Model>::table)
             } else {
@@ -401,7 +550,9 @@ fn column_def(column: &ColumnField) -> TokenStream {
         None => quote!(::std::option::Option::None),
     };
     let audit = match &column.audit {
-        Some(variant) => quote!(::std::option::Option::Some(::rocket_alchemy::model::AuditColumn::#variant)),
+        Some(variant) => {
+            quote!(::std::option::Option::Some(::rocket_alchemy::model::AuditColumn::#variant))
+        }
         None => quote!(::std::option::Option::None),
     };
     quote! {

@@ -11,7 +11,8 @@ use rocket::serde::json::Json;
 use rocket::{catch, catchers, delete, get, patch, post, routes, Build, Request, Rocket, State};
 use rocket_alchemy::sea_query::{Alias, Expr, ExprTrait, Func, LikeExpr, Order, Query, SimpleExpr};
 use rocket_alchemy::{
-    Alchemy, Backend, Bind, CommitMode, DbSession, ErrorBody, Model, ModelExt, Session, SessionError,
+    Alchemy, Backend, Bind, CommitMode, DbSession, ErrorBody, Model, ModelExt, Session,
+    SessionError,
 };
 use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
@@ -78,10 +79,15 @@ impl From<SessionError> for ApiError {
 impl<'r> Responder<'r, 'static> for ApiError {
     fn respond_to(self, request: &'r Request<'_>) -> rocket::response::Result<'static> {
         match self {
-            ApiError::Invalid(detail) => ErrorBody::new(Status::UnprocessableEntity, detail).respond_to(request),
-            ApiError::BadParam(detail) => ErrorBody::new(Status::BadRequest, detail).respond_to(request),
+            ApiError::Invalid(detail) => {
+                ErrorBody::new(Status::UnprocessableEntity, detail).respond_to(request)
+            }
+            ApiError::BadParam(detail) => {
+                ErrorBody::new(Status::BadRequest, detail).respond_to(request)
+            }
             ApiError::NotFound => {
-                ErrorBody::new(Status::NotFound, "The requested resource was not found").respond_to(request)
+                ErrorBody::new(Status::NotFound, "The requested resource was not found")
+                    .respond_to(request)
             }
             ApiError::Db(e) => e.respond_to(request),
         }
@@ -94,7 +100,9 @@ fn validate_name(name: &str) -> ApiResult<String> {
     let name = name.trim();
     match name.chars().count() {
         0 => Err(ApiError::Invalid("name must not be empty".into())),
-        n if n > 100 => Err(ApiError::Invalid("name must be at most 100 characters".into())),
+        n if n > 100 => Err(ApiError::Invalid(
+            "name must be at most 100 characters".into(),
+        )),
         _ => Ok(name.to_string()),
     }
 }
@@ -103,7 +111,9 @@ fn validate_title(title: &str) -> ApiResult<String> {
     let title = title.trim();
     match title.chars().count() {
         0 => Err(ApiError::Invalid("title must not be empty".into())),
-        n if n > 200 => Err(ApiError::Invalid("title must be at most 200 characters".into())),
+        n if n > 200 => Err(ApiError::Invalid(
+            "title must be at most 200 characters".into(),
+        )),
         _ => Ok(title.to_string()),
     }
 }
@@ -183,7 +193,9 @@ impl<'r> FromRequest<'r> for ListParams {
         let int = |name: &str, default: u64| -> Result<u64, String> {
             match get(request, name) {
                 None => Ok(default),
-                Some(raw) => raw.parse::<u64>().map_err(|_| format!("{name} must be a positive integer, got `{raw}`")),
+                Some(raw) => raw
+                    .parse::<u64>()
+                    .map_err(|_| format!("{name} must be a positive integer, got `{raw}`")),
             }
         };
         let page = match int("currentPage", 1) {
@@ -200,7 +212,12 @@ impl<'r> FromRequest<'r> for ListParams {
             None => "created_at",
             Some(raw) => match ORDERABLE.iter().find(|c| **c == raw) {
                 Some(column) => column,
-                None => return bad(format!("orderBy must be one of {}, got `{raw}`", ORDERABLE.join(", "))),
+                None => {
+                    return bad(format!(
+                        "orderBy must be one of {}, got `{raw}`",
+                        ORDERABLE.join(", ")
+                    ))
+                }
             },
         };
         let descending = match get(request, "sortOrder") {
@@ -211,10 +228,23 @@ impl<'r> FromRequest<'r> for ListParams {
         let ignore_case = match get(request, "searchIgnoreCase") {
             None | Some("false") => false,
             Some("true") => true,
-            Some(raw) => return bad(format!("searchIgnoreCase must be true or false, got `{raw}`")),
+            Some(raw) => {
+                return bad(format!(
+                    "searchIgnoreCase must be true or false, got `{raw}`"
+                ))
+            }
         };
-        let search = get(request, "searchString").filter(|s| !s.is_empty()).map(str::to_string);
-        Outcome::Success(ListParams { page, page_size, order_by, descending, search, ignore_case })
+        let search = get(request, "searchString")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+        Outcome::Success(ListParams {
+            page,
+            page_size,
+            order_by,
+            descending,
+            search,
+            ignore_case,
+        })
     }
 }
 
@@ -241,15 +271,23 @@ fn name_contains(backend: Backend, text: &str, ignore_case: bool) -> SimpleExpr 
     match (backend, ignore_case) {
         // (sea-query renders ILIKE's ESCAPE inside parentheses, which PostgreSQL rejects; custom
         // expressions use the backend's placeholders: `$N` here.)
-        (Backend::Postgres, true) => {
-            Expr::cust_with_exprs("$1 ILIKE $2 ESCAPE '\\'", [Expr::col("name").into(), Expr::val(pattern).into()])
+        (Backend::Postgres, true) => Expr::cust_with_exprs(
+            "$1 ILIKE $2 ESCAPE '\\'",
+            [Expr::col("name"), Expr::val(pattern)],
+        ),
+        (_, true) => {
+            Func::lower(Expr::col("name")).like(LikeExpr::new(pattern.to_lowercase()).escape('\\'))
         }
-        (_, true) => Func::lower(Expr::col("name")).like(LikeExpr::new(pattern.to_lowercase()).escape('\\')),
         // SQLite's LIKE ignores ASCII case: compare exactly instead.
-        (Backend::Sqlite, false) => Expr::cust_with_exprs("instr(?, ?) > 0", [Expr::col("name").into(), Expr::val(text).into()]),
+        (Backend::Sqlite, false) => Expr::cust_with_exprs(
+            "instr(?, ?) > 0",
+            [Expr::col("name"), Expr::val(text)],
+        ),
         // A binary operand makes MySQL's LIKE compare bytes, whatever the collation.
-        (Backend::MySql, false) => Expr::cust_with_exprs("CAST(? AS BINARY)", [Expr::col("name").into()])
-            .like(LikeExpr::new(pattern).escape('\\')),
+        (Backend::MySql, false) => {
+            Expr::cust_with_exprs("CAST(? AS BINARY)", [Expr::col("name")])
+                .like(LikeExpr::new(pattern).escape('\\'))
+        }
         (Backend::Postgres, false) => Expr::col("name").like(LikeExpr::new(pattern).escape('\\')),
     }
 }
@@ -267,18 +305,38 @@ async fn commit_if_manual(main: &DbSession, audit: &DbSession) -> Result<(), Ses
 }
 
 async fn record(audit: &DbSession, action: &str, entity_id: Uuid) -> Result<(), SessionError> {
-    let mut entry = AuditEntry { id: 0, action: action.into(), entity_id, created_at: DateTime::UNIX_EPOCH };
+    let mut entry = AuditEntry {
+        id: 0,
+        action: action.into(),
+        entity_id,
+        created_at: DateTime::UNIX_EPOCH,
+    };
     entry.prepare_insert(rocket_alchemy::model::now());
     audit.execute(&entry.insert_statement()).await.map(drop)
 }
 
 async fn find_author(main: &DbSession, id: Uuid) -> ApiResult<Author> {
-    let select = Author::select_statement().and_where(Expr::col(("author", "id")).eq(id)).to_owned();
-    main.fetch_optional(&select).await?.ok_or(ApiError::NotFound)
+    let select = Author::select_statement()
+        .and_where(Expr::col(("author", "id")).eq(id))
+        .to_owned();
+    main.fetch_optional(&select)
+        .await?
+        .ok_or(ApiError::NotFound)
 }
 
-async fn insert_author(main: &DbSession, audit: &DbSession, name: String, dob: Option<NaiveDate>) -> ApiResult<Author> {
-    let mut author = Author { id: Uuid::nil(), name, dob, created_at: DateTime::UNIX_EPOCH, updated_at: DateTime::UNIX_EPOCH };
+async fn insert_author(
+    main: &DbSession,
+    audit: &DbSession,
+    name: String,
+    dob: Option<NaiveDate>,
+) -> ApiResult<Author> {
+    let mut author = Author {
+        id: Uuid::nil(),
+        name,
+        dob,
+        created_at: DateTime::UNIX_EPOCH,
+        updated_at: DateTime::UNIX_EPOCH,
+    };
     author.prepare_insert(rocket_alchemy::model::now());
     main.execute(&author.insert_statement()).await?;
     record(audit, "create", author.id).await?;
@@ -286,7 +344,9 @@ async fn insert_author(main: &DbSession, audit: &DbSession, name: String, dob: O
 }
 
 #[get("/health")]
-async fn health(alchemy: &State<Alchemy>) -> (Status, Json<serde_json::Map<String, serde_json::Value>>) {
+async fn health(
+    alchemy: &State<Alchemy>,
+) -> (Status, Json<serde_json::Map<String, serde_json::Value>>) {
     let mut body = serde_json::Map::new();
     let mut status = Status::Ok;
     for (key, result) in alchemy.health().await {
@@ -303,16 +363,26 @@ async fn health(alchemy: &State<Alchemy>) -> (Status, Json<serde_json::Map<Strin
 }
 
 #[get("/authors")]
-async fn list_authors(params: Result<ListParams, String>, main: Session<'_>) -> ApiResult<Json<Page<Author>>> {
+async fn list_authors(
+    params: Result<ListParams, String>,
+    main: Session<'_>,
+) -> ApiResult<Json<Page<Author>>> {
     let params = params.map_err(ApiError::BadParam)?;
     let mut select = Author::select_statement();
-    let mut count = Query::select().expr(Func::count(Expr::col(Alias::new("id")))).from("author").to_owned();
+    let mut count = Query::select()
+        .expr(Func::count(Expr::col(Alias::new("id"))))
+        .from("author")
+        .to_owned();
     if let Some(text) = &params.search {
         let condition = name_contains(main.backend(), text, params.ignore_case);
         select.and_where(condition.clone());
         count.and_where(condition);
     }
-    let order = if params.descending { Order::Desc } else { Order::Asc };
+    let order = if params.descending {
+        Order::Desc
+    } else {
+        Order::Asc
+    };
     select
         .order_by(("author", params.order_by), order.clone())
         .order_by(("author", "id"), order)
@@ -320,7 +390,12 @@ async fn list_authors(params: Result<ListParams, String>, main: Session<'_>) -> 
         .offset(params.offset());
     let items: Vec<Author> = main.fetch_all(&select).await?;
     let (total,): (i64,) = main.fetch_one(&count).await?;
-    Ok(Json(Page { items, limit: params.page_size, offset: params.offset(), total }))
+    Ok(Json(Page {
+        items,
+        limit: params.page_size,
+        offset: params.offset(),
+        total,
+    }))
 }
 
 #[post("/authors", data = "<body>")]
@@ -345,7 +420,8 @@ async fn create_author_form(
     let dob = match form.dob.map(str::trim).filter(|d| !d.is_empty()) {
         None => None,
         Some(raw) => Some(
-            NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| ApiError::Invalid(format!("dob must be YYYY-MM-DD, got `{raw}`")))?,
+            NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+                .map_err(|_| ApiError::Invalid(format!("dob must be YYYY-MM-DD, got `{raw}`")))?,
         ),
     };
     let author = insert_author(&main, &audit, name, dob).await?;
@@ -363,8 +439,8 @@ async fn create_batch(
     // One by one: a bad item fails the request after earlier items were inserted; the
     // commit mode (or the missing manual commit) rolls those back.
     for (i, item) in body.into_inner().into_iter().enumerate() {
-        let input: AuthorCreate =
-            serde_json::from_value(item).map_err(|e| ApiError::Invalid(format!("item {i}: {e}")))?;
+        let input: AuthorCreate = serde_json::from_value(item)
+            .map_err(|e| ApiError::Invalid(format!("item {i}: {e}")))?;
         let name = validate_name(&input.name).map_err(|e| match e {
             ApiError::Invalid(m) => ApiError::Invalid(format!("item {i}: {m}")),
             other => other,
@@ -417,8 +493,15 @@ async fn update_author(
 }
 
 #[delete("/authors/<id>")]
-async fn delete_author(id: Uuid, main: Session<'_>, audit: Session<'_, Audit>) -> ApiResult<Status> {
-    let delete = Query::delete().from_table("author").and_where(Expr::col("id").eq(id)).to_owned();
+async fn delete_author(
+    id: Uuid,
+    main: Session<'_>,
+    audit: Session<'_, Audit>,
+) -> ApiResult<Status> {
+    let delete = Query::delete()
+        .from_table("author")
+        .and_where(Expr::col("id").eq(id))
+        .to_owned();
     if main.execute(&delete).await? == 0 {
         return Err(ApiError::NotFound);
     }
@@ -436,7 +519,11 @@ async fn create_book(
 ) -> ApiResult<(Status, Json<Book>)> {
     let title = validate_title(&body.title)?;
     find_author(&main, id).await?;
-    let mut book = Book { id: Uuid::nil(), title, author_id: id };
+    let mut book = Book {
+        id: Uuid::nil(),
+        title,
+        author_id: id,
+    };
     book.prepare_insert(rocket_alchemy::model::now());
     main.execute(&book.insert_statement()).await?;
     commit_if_manual(&main, &audit).await?;
@@ -444,7 +531,10 @@ async fn create_book(
 }
 
 #[get("/audit")]
-async fn list_audit(params: Result<ListParams, String>, audit: Session<'_, Audit>) -> ApiResult<Json<Page<AuditEntry>>> {
+async fn list_audit(
+    params: Result<ListParams, String>,
+    audit: Session<'_, Audit>,
+) -> ApiResult<Json<Page<AuditEntry>>> {
     let params = params.map_err(ApiError::BadParam)?;
     let select = AuditEntry::select_statement()
         .order_by(("audit_entry", "id"), Order::Desc)
@@ -452,9 +542,17 @@ async fn list_audit(params: Result<ListParams, String>, audit: Session<'_, Audit
         .offset(params.offset())
         .to_owned();
     let items = audit.fetch_all(&select).await?;
-    let count = Query::select().expr(Func::count(Expr::col(Alias::new("id")))).from("audit_entry").to_owned();
+    let count = Query::select()
+        .expr(Func::count(Expr::col(Alias::new("id"))))
+        .from("audit_entry")
+        .to_owned();
     let (total,): (i64,) = audit.fetch_one(&count).await?;
-    Ok(Json(Page { items, limit: params.page_size, offset: params.offset(), total }))
+    Ok(Json(Page {
+        items,
+        limit: params.page_size,
+        offset: params.offset(),
+        total,
+    }))
 }
 
 /// Every error Rocket answers itself (unknown routes, malformed bodies, non-UUID paths)
@@ -467,7 +565,12 @@ fn json_error(status: Status, _request: &Request<'_>) -> ErrorBody {
 /// The app on any Figment (tests pass their own databases).
 pub fn app(figment: rocket::figment::Figment) -> Rocket<Build> {
     rocket::custom(figment)
-        .attach(Alchemy::fairing().model::<Author>().model::<Book>().model::<AuditEntry>())
+        .attach(
+            Alchemy::fairing()
+                .model::<Author>()
+                .model::<Book>()
+                .model::<AuditEntry>(),
+        )
         .mount(
             "/",
             routes![

@@ -18,7 +18,9 @@ pub const MYSQL_ENV: &str = "TEST_MYSQL_URL";
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
 fn ci() -> bool {
-    std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false)
+    std::env::var("CI")
+        .map(|v| v == "true" || v == "1")
+        .unwrap_or(false)
 }
 
 /// A database of its own for one test; dropped (files removed) when this is dropped.
@@ -38,8 +40,14 @@ impl std::fmt::Debug for TestDb {
 
 fn unique(test: &str) -> String {
     let n = SEQ.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    let mut t: String = test.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let mut t: String = test
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
     t.truncate(30);
     format!("ra_{t}_{}_{n}_{nanos:x}", std::process::id())
 }
@@ -50,7 +58,10 @@ fn replace_database(url: &str, db: &str) -> String {
         None => (url, None),
     };
     let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let path_start = base[scheme_end..].find('/').map(|i| i + scheme_end).unwrap_or(base.len());
+    let path_start = base[scheme_end..]
+        .find('/')
+        .map(|i| i + scheme_end)
+        .unwrap_or(base.len());
     let mut out = format!("{}/{}", &base[..path_start], db);
     if let Some(q) = query {
         out.push('?');
@@ -66,7 +77,12 @@ impl TestDb {
         std::fs::create_dir_all(&dir).unwrap();
         let name = unique(test);
         let path = dir.join(format!("{name}.db"));
-        TestDb { backend: Backend::Sqlite, url: format!("sqlite://{}", path.display()), name, admin: None }
+        TestDb {
+            backend: Backend::Sqlite,
+            url: format!("sqlite://{}", path.display()),
+            name,
+            admin: None,
+        }
     }
 
     /// A fresh PostgreSQL database, or `None` (with a notice) when not configured outside CI.
@@ -95,8 +111,15 @@ impl TestDb {
         };
         admin_execute(backend, &admin, &create)
             .await
-            .unwrap_or_else(|e| panic!("{backend} server at {env} is unreachable or refused CREATE DATABASE: {e}"));
-        Some(TestDb { backend, url: replace_database(&admin, &name), name, admin: Some(admin) })
+            .unwrap_or_else(|e| {
+                panic!("{backend} server at {env} is unreachable or refused CREATE DATABASE: {e}")
+            });
+        Some(TestDb {
+            backend,
+            url: replace_database(&admin, &name),
+            name,
+            admin: Some(admin),
+        })
     }
 
     /// Another fresh database on the same backend (for a second bind).
@@ -128,7 +151,10 @@ pub fn figment_with(binds: &[(&str, &TestDb)], extra: &str) -> Figment {
         .merge(Serialized::default("log_level", "off"))
         .merge(Serialized::default("port", 0));
     for (key, db) in binds {
-        figment = figment.merge(Serialized::default(&format!("databases.{key}.url"), &db.url));
+        figment = figment.merge(Serialized::default(
+            &format!("databases.{key}.url"),
+            &db.url,
+        ));
     }
     figment.merge(Toml::string(extra))
 }
@@ -160,13 +186,18 @@ impl Drop for TestDb {
             }
             (Some(admin), backend) => {
                 let sql = match backend {
-                    Backend::Postgres => format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name),
+                    Backend::Postgres => {
+                        format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name)
+                    }
                     _ => format!("DROP DATABASE IF EXISTS `{}`", self.name),
                 };
                 let admin = admin.clone();
                 // Drop runs inside the test's runtime: use a thread with its own.
                 let _ = std::thread::spawn(move || {
-                    let rt = rocket::tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                    let rt = rocket::tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
                     rt.block_on(admin_execute(backend, &admin, &sql))
                 })
                 .join();
@@ -184,14 +215,21 @@ pub struct Probe {
 
 impl TestDb {
     pub fn probe(&self) -> Probe {
-        Probe { backend: self.backend, url: self.url.clone() }
+        Probe {
+            backend: self.backend,
+            url: self.url.clone(),
+        }
     }
 }
 
 async fn sqlite_connect(url: &str) -> sqlx::SqliteConnection {
     use std::str::FromStr;
-    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).unwrap().create_if_missing(true);
-    sqlx::SqliteConnection::connect_with(&options).await.unwrap()
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)
+        .unwrap()
+        .create_if_missing(true);
+    sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .unwrap()
 }
 
 impl Probe {
@@ -201,15 +239,24 @@ impl Probe {
         match self.backend {
             Backend::Sqlite => {
                 let mut c = sqlite_connect(&self.url).await;
-                sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut c).await.unwrap()
+                sqlx::query_scalar::<_, i64>(sql)
+                    .fetch_one(&mut c)
+                    .await
+                    .unwrap()
             }
             Backend::Postgres => {
                 let mut c = sqlx::PgConnection::connect(&self.url).await.unwrap();
-                sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut c).await.unwrap()
+                sqlx::query_scalar::<_, i64>(sql)
+                    .fetch_one(&mut c)
+                    .await
+                    .unwrap()
             }
             Backend::MySql => {
                 let mut c = sqlx::MySqlConnection::connect(&self.url).await.unwrap();
-                sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut c).await.unwrap()
+                sqlx::query_scalar::<_, i64>(sql)
+                    .fetch_one(&mut c)
+                    .await
+                    .unwrap()
             }
         }
     }
@@ -245,7 +292,9 @@ impl Probe {
     /// Counts rows of `table` where `column = value` (a string literal; test data only).
     pub async fn count_where(&self, table: &str, column: &str, value: &str) -> i64 {
         let q = match self.backend {
-            Backend::MySql => format!("SELECT COUNT(*) FROM `{table}` WHERE `{column}` = '{value}'"),
+            Backend::MySql => {
+                format!("SELECT COUNT(*) FROM `{table}` WHERE `{column}` = '{value}'")
+            }
             _ => format!("SELECT COUNT(*) FROM \"{table}\" WHERE \"{column}\" = '{value}'"),
         };
         self.scalar(&q).await
