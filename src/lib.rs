@@ -88,3 +88,8 @@ pub mod __private {
     pub use chrono::{DateTime, Utc};
     pub use uuid::Uuid;
 }
+
+/// The README's Rust examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -279,15 +279,12 @@ fn name_contains(backend: Backend, text: &str, ignore_case: bool) -> SimpleExpr 
             Func::lower(Expr::col("name")).like(LikeExpr::new(pattern.to_lowercase()).escape('\\'))
         }
         // SQLite's LIKE ignores ASCII case: compare exactly instead.
-        (Backend::Sqlite, false) => Expr::cust_with_exprs(
-            "instr(?, ?) > 0",
-            [Expr::col("name"), Expr::val(text)],
-        ),
-        // A binary operand makes MySQL's LIKE compare bytes, whatever the collation.
-        (Backend::MySql, false) => {
-            Expr::cust_with_exprs("CAST(? AS BINARY)", [Expr::col("name")])
-                .like(LikeExpr::new(pattern).escape('\\'))
+        (Backend::Sqlite, false) => {
+            Expr::cust_with_exprs("instr(?, ?) > 0", [Expr::col("name"), Expr::val(text)])
         }
+        // A binary operand makes MySQL's LIKE compare bytes, whatever the collation.
+        (Backend::MySql, false) => Expr::cust_with_exprs("CAST(? AS BINARY)", [Expr::col("name")])
+            .like(LikeExpr::new(pattern).escape('\\')),
         (Backend::Postgres, false) => Expr::col("name").like(LikeExpr::new(pattern).escape('\\')),
     }
 }
