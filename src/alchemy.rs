@@ -10,6 +10,7 @@ use crate::backend::{scrub, Pool};
 use crate::bind::{Bind, DEFAULT_KEY};
 use crate::config::{Backend, ConfigError, DatabaseConfig, RedactedUrl};
 use crate::model::Table;
+use crate::pagination::CursorCodec;
 use crate::schema::{self, SchemaError};
 use crate::session::DbSession;
 
@@ -114,6 +115,8 @@ pub enum LaunchError {
 /// One configured database: its configuration, pool and models.
 pub struct BindHandle {
     index: usize,
+    /// Whether the default bind resolves to this one.
+    default: bool,
     config: DatabaseConfig,
     pool: Pool,
     tables: Vec<&'static Table>,
@@ -163,6 +166,12 @@ impl BindHandle {
         self.index
     }
 
+    /// Whether the default bind (`Session<'_>`) is this one: it is keyed `default`, or it is
+    /// the only bind.
+    pub fn is_default(&self) -> bool {
+        self.default
+    }
+
     /// Runs `create_all` once if the bind asks for it (deferred for lazy binds that were
     /// unreachable at launch).
     pub(crate) async fn ensure_schema(&self) -> Result<(), SchemaError> {
@@ -193,6 +202,7 @@ impl BindHandle {
 #[derive(Clone)]
 pub struct Alchemy {
     binds: Arc<[Arc<BindHandle>]>,
+    cursor: CursorCodec,
 }
 
 impl std::fmt::Debug for Alchemy {
@@ -238,13 +248,14 @@ impl Alchemy {
                     .unwrap_or(1)
             });
         let configs = DatabaseConfig::from_figment(figment, workers)?;
-        Self::open_configs(configs, tables, Startup::Launch).await
+        Self::open_configs(configs, tables, Startup::Launch, cursor_codec(figment)).await
     }
 
     pub(crate) async fn open_configs(
         configs: Vec<DatabaseConfig>,
         tables: &[&'static Table],
         startup: Startup,
+        cursor: CursorCodec,
     ) -> Result<Alchemy, LaunchError> {
         let keys: Vec<String> = configs.iter().map(|c| c.bind_key.clone()).collect();
         let resolve = |key: &str| resolve_index(&keys, key);
@@ -272,6 +283,7 @@ impl Alchemy {
             per_bind[index].push(table);
         }
 
+        let default_index = resolve_index(&keys, DEFAULT_KEY);
         let mut binds: Vec<Arc<BindHandle>> = Vec::with_capacity(configs.len());
         for (index, (mut config, tables)) in configs.into_iter().zip(per_bind).enumerate() {
             if startup == Startup::Passive {
@@ -300,8 +312,10 @@ impl Alchemy {
                 tables.len(),
                 if config.lazy { ", lazy" } else { "" },
             );
+            let default = default_index == Some(index);
             binds.push(Arc::new(BindHandle {
                 index,
+                default,
                 config,
                 pool,
                 tables,
@@ -310,6 +324,7 @@ impl Alchemy {
         }
         let alchemy = Alchemy {
             binds: binds.into(),
+            cursor,
         };
         if startup == Startup::Launch {
             if let Err(e) = alchemy.startup().await {
@@ -357,6 +372,12 @@ impl Alchemy {
             }
         }
         Ok(())
+    }
+
+    /// The codec of keyset cursors: keyed by Rocket's `secret_key` when configured (so every
+    /// instance of an app accepts the others' cursors), by a random key otherwise.
+    pub fn cursor_codec(&self) -> &CursorCodec {
+        &self.cursor
     }
 
     /// The number of configured binds.
@@ -446,10 +467,41 @@ impl Alchemy {
         out
     }
 
-    /// Closes every pool.
+    /// Closes every pool: idle connections at once, connections in use as they come back,
+    /// waiting at most each bind's `connect_timeout` for them (a session kept alive elsewhere
+    /// would otherwise hold the shutdown forever).
     pub async fn close(&self) {
         for bind in self.binds.iter() {
-            bind.pool.close().await;
+            let timeout = bind.config.connect_timeout;
+            if rocket::tokio::time::timeout(timeout, bind.pool.close())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    target: "rocket_alchemy",
+                    "database `{}`: {} connection(s) still in use after {timeout:?}; closing without them",
+                    bind.key(),
+                    bind.pool.size() as usize - bind.pool.num_idle()
+                );
+            }
+        }
+    }
+}
+
+/// The cursor codec of an app: HMAC keyed by `secret_key` if set, else random.
+pub(crate) fn cursor_codec(figment: &Figment) -> CursorCodec {
+    use sha2::Digest;
+    match figment.extract_inner::<String>("secret_key") {
+        Ok(secret) if !secret.is_empty() => {
+            let mut hasher = sha2::Sha256::new();
+            hasher.update(b"rocket_alchemy cursor\0");
+            hasher.update(secret.as_bytes());
+            CursorCodec::new(hasher.finalize().to_vec())
+        }
+        _ => {
+            let mut key = uuid::Uuid::new_v4().as_bytes().to_vec();
+            key.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+            CursorCodec::new(key)
         }
     }
 }

@@ -98,7 +98,8 @@ impl Fairing for AlchemyFairing {
             Some(_) => Startup::Passive,
             None => Startup::Launch,
         };
-        match Alchemy::open_configs(configs, &self.tables, startup).await {
+        let cursor = crate::alchemy::cursor_codec(rocket.figment());
+        match Alchemy::open_configs(configs, &self.tables, startup, cursor).await {
             Ok(alchemy) => Ok(rocket.manage(alchemy)),
             Err(e) => {
                 tracing::error!(target: "rocket_alchemy", "{e}");

@@ -59,10 +59,15 @@ mod bind;
 pub mod config;
 mod error;
 mod fairing;
+pub mod filters;
 mod guard;
 mod migrate;
 pub mod model;
+pub mod pagination;
+pub mod params;
+pub mod repository;
 pub mod schema;
+pub mod service;
 mod session;
 
 pub use crate::alchemy::{Alchemy, BindHandle, LaunchError, UnknownBind};
@@ -73,7 +78,11 @@ pub use crate::error::{DbErrorKind, ErrorBody};
 pub use crate::fairing::AlchemyFairing;
 pub use crate::guard::Session;
 pub use crate::model::{FromAnyRow, Model, ModelExt};
+pub use crate::pagination::{Jsonify, OffsetPagination, Schema};
+pub use crate::params::{ListParams, ListSpec};
+pub use crate::repository::{Changes, Repository, RepositoryError};
 pub use crate::schema::SchemaError;
+pub use crate::service::{Service, ToChanges, ToModel};
 pub use crate::session::{
     Connection, DbSession, Savepoint, SessionBackend, SessionConnection, SessionError,
 };

@@ -73,6 +73,8 @@
 //! Constraint names follow Advanced Alchemy's convention: `pk_<table>`, `uq_<table>_<column>`,
 //! `fk_<table>_<column>_<referred table>` and `ix_<table>_<column>`.
 
+use std::marker::PhantomData;
+
 use chrono::{DateTime, Utc};
 
 use crate::bind::Bind;
@@ -106,6 +108,144 @@ pub enum ColumnType {
     DateTimeUtc,
     /// `serde_json::Value`.
     Json,
+}
+
+impl ColumnType {
+    /// Parses a query-string value for a column of this type (`true`/`false`, integers,
+    /// floats, UUIDs, `YYYY-MM-DD` dates, RFC 3339 timestamps or dates (midnight UTC), JSON).
+    ///
+    /// ```
+    /// use rocket_alchemy::model::ColumnType;
+    ///
+    /// assert_eq!(ColumnType::Integer.parse("42").unwrap(), 42i32.into());
+    /// assert!(ColumnType::Uuid.parse("not-a-uuid").is_err());
+    /// assert!(ColumnType::DateTimeUtc.parse("2024-01-31").is_ok());
+    /// ```
+    pub fn parse(self, raw: &str) -> Result<sea_query::Value, String> {
+        use sea_query::Value;
+        fn fail<E>(what: &str) -> impl FnOnce(E) -> String + '_ {
+            move |_| format!("expected {what}")
+        }
+        Ok(match self {
+            ColumnType::Bool => match raw {
+                "true" | "1" => Value::from(true),
+                "false" | "0" => Value::from(false),
+                _ => return Err("expected true or false".into()),
+            },
+            ColumnType::SmallInt => raw
+                .parse::<i16>()
+                .map(Value::from)
+                .map_err(fail("an integer"))?,
+            ColumnType::Integer => raw
+                .parse::<i32>()
+                .map(Value::from)
+                .map_err(fail("an integer"))?,
+            ColumnType::BigInt => raw
+                .parse::<i64>()
+                .map(Value::from)
+                .map_err(fail("an integer"))?,
+            ColumnType::Float => raw
+                .parse::<f32>()
+                .map(Value::from)
+                .map_err(fail("a number"))?,
+            ColumnType::Double => raw
+                .parse::<f64>()
+                .map(Value::from)
+                .map_err(fail("a number"))?,
+            ColumnType::String(max) => {
+                if let Some(max) = max {
+                    if raw.chars().count() > max as usize {
+                        return Err(format!("expected at most {max} characters"));
+                    }
+                }
+                Value::from(raw.to_string())
+            }
+            ColumnType::Bytes => {
+                return Err("binary columns cannot be filtered from a query string".into())
+            }
+            ColumnType::Uuid => raw
+                .parse::<uuid::Uuid>()
+                .map(Value::from)
+                .map_err(fail("a UUID"))?,
+            ColumnType::Date => chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+                .map(Value::from)
+                .map_err(fail("a date (YYYY-MM-DD)"))?,
+            ColumnType::DateTimeUtc => match DateTime::parse_from_rfc3339(raw) {
+                Ok(t) => Value::from(t.with_timezone(&Utc)),
+                Err(_) => chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+                    .map(|d| Value::from(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc()))
+                    .map_err(fail("an RFC 3339 timestamp or a date (YYYY-MM-DD)"))?,
+            },
+            ColumnType::Json => serde_json::from_str::<serde_json::Value>(raw)
+                .map(Value::from)
+                .map_err(fail("JSON"))?,
+        })
+    }
+
+    /// The SQL NULL of this type (what an absent `Option` binds as).
+    pub fn null(self) -> sea_query::Value {
+        use sea_query::Value;
+        match self {
+            ColumnType::Bool => Value::Bool(None),
+            ColumnType::SmallInt => Value::SmallInt(None),
+            ColumnType::Integer => Value::Int(None),
+            ColumnType::BigInt => Value::BigInt(None),
+            ColumnType::Float => Value::Float(None),
+            ColumnType::Double => Value::Double(None),
+            ColumnType::String(_) => Value::String(None),
+            ColumnType::Bytes => Value::Bytes(None),
+            ColumnType::Uuid => Value::Uuid(None),
+            ColumnType::Date => Value::ChronoDate(None),
+            ColumnType::DateTimeUtc => Value::ChronoDateTimeUtc(None),
+            ColumnType::Json => Value::Json(None),
+        }
+    }
+}
+
+/// A typed column of model `M` holding values of type `T`: `#[derive(Model)]` generates one
+/// constant per field, named after it in upper case (`Author::NAME`, `Author::CREATED_AT`).
+/// Filters, ordering and changes built from them are checked by the compiler.
+///
+/// ```
+/// use rocket_alchemy::{model::Col, Model};
+///
+/// #[derive(Model)]
+/// struct Tag { id: i64, label: String }
+///
+/// let label: Col<Tag, String> = Tag::LABEL;
+/// assert_eq!(label.name(), "label");
+/// ```
+pub struct Col<M, T> {
+    name: &'static str,
+    _marker: PhantomData<fn() -> (M, T)>,
+}
+
+impl<M, T> Col<M, T> {
+    #[doc(hidden)]
+    pub const fn new(name: &'static str) -> Self {
+        Col {
+            name,
+            _marker: PhantomData,
+        }
+    }
+
+    /// The SQL column name.
+    pub const fn name(self) -> &'static str {
+        self.name
+    }
+}
+
+impl<M, T> Clone for Col<M, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<M, T> Copy for Col<M, T> {}
+
+impl<M, T> std::fmt::Debug for Col<M, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Col({})", self.name)
+    }
 }
 
 /// How a primary key gets its value.
@@ -300,6 +440,16 @@ pub trait Model: FromAnyRow + Sized + Send + Sync + Unpin + 'static {
 
     /// The primary key's value.
     fn primary_key_value(&self) -> sea_query::Value;
+
+    /// The value of the column named `column`, if the model has it.
+    fn value(&self, column: &str) -> Option<sea_query::Value>;
+
+    /// Sets the field of the column named `column` from a value of its type.
+    fn set_value(
+        &mut self,
+        column: &str,
+        value: sea_query::Value,
+    ) -> Result<(), sqlx::error::BoxDynError>;
 
     /// Sets the primary key (used after an insert generated it).
     fn set_primary_key(&mut self, value: sea_query::Value) -> Result<(), sqlx::error::BoxDynError>;

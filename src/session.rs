@@ -360,6 +360,11 @@ impl DbSession {
         self.bind.key()
     }
 
+    /// Whether this session is on the default bind.
+    pub fn is_default_bind(&self) -> bool {
+        self.bind.is_default()
+    }
+
     /// The database engine.
     pub fn backend(&self) -> Backend {
         self.bind.config().backend
@@ -558,6 +563,50 @@ impl DbSession {
                 .await
                 .map(|r| r.rows_affected())
         });
+        result.map_err(|e| self.error(&mut state, e))
+    }
+
+    /// Runs a multi-row `INSERT` and returns the auto-increment keys it generated, in row
+    /// order: `RETURNING` on PostgreSQL and SQLite, `LAST_INSERT_ID()` (the first of a
+    /// consecutive run) on MySQL.
+    pub(crate) async fn insert_returning_ids(
+        &self,
+        insert: &mut sea_query::InsertStatement,
+        pk: &'static str,
+        rows: usize,
+    ) -> Result<Vec<i64>, SessionError> {
+        let mut state = self.active().await?;
+        let result: Result<Vec<i64>, sqlx::Error> = match state.tx.as_mut().expect("active") {
+            #[cfg(feature = "mysql")]
+            Tx::MySql(tx) => {
+                let (sql, values) = insert.build_sqlx(sea_query::MysqlQueryBuilder);
+                match sqlx::query_with(AssertSqlSafe(sql), values)
+                    .execute(&mut **tx)
+                    .await
+                {
+                    Ok(done) => Ok((0..rows as i64)
+                        .map(|i| done.last_insert_id() as i64 + i)
+                        .collect()),
+                    Err(e) => Err(e),
+                }
+            }
+            #[allow(unreachable_patterns)]
+            other => {
+                insert.returning_col(pk);
+                dispatch!(other, |conn, qb| {
+                    let (sql, values) = insert.build_sqlx(qb);
+                    sqlx::query_as_with::<_, (i64,), _>(AssertSqlSafe(sql), values)
+                        .fetch_all(conn)
+                        .await
+                        .map(|ids| {
+                            // Keys are assigned in row order; sort in case RETURNING is not.
+                            let mut ids: Vec<i64> = ids.into_iter().map(|(id,)| id).collect();
+                            ids.sort_unstable();
+                            ids
+                        })
+                })
+            }
+        };
         result.map_err(|e| self.error(&mut state, e))
     }
 

@@ -149,6 +149,7 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
     };
     let struct_attrs = attr::struct_attrs(&input.attrs)?;
     let ident = &input.ident;
+    let struct_ident = ident;
     let table_name = struct_attrs
         .table
         .as_ref()
@@ -410,6 +411,29 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
             ::rocket_alchemy::sea_query::Value::from(::std::clone::Clone::clone(&self.#ident))
         }
     });
+    let column_consts = columns.iter().map(|c| {
+        let (ident, ty, name) = (&c.ident, &c.ty, &c.name);
+        let konst = syn::Ident::new(&ident.to_string().trim_start_matches("r#").to_uppercase(), ident.span());
+        let doc = format!("The `{name}` column.");
+        quote_spanned! {ident.span()=>
+            #[doc = #doc]
+            #[allow(dead_code)]
+            pub const #konst: ::rocket_alchemy::model::Col<#struct_ident, #ty> = ::rocket_alchemy::model::Col::new(#name);
+        }
+    });
+    let value_arms = columns.iter().map(|c| {
+        let (ident, name) = (&c.ident, &c.name);
+        quote! { #name => ::std::option::Option::Some(::rocket_alchemy::sea_query::Value::from(::std::clone::Clone::clone(&self.#ident))), }
+    });
+    let set_arms = columns.iter().map(|c| {
+        let (ident, ty, name) = (&c.ident, &c.ty, &c.name);
+        quote_spanned! {ty.span()=>
+            #name => {
+                self.#ident = <#ty as ::rocket_alchemy::sea_query::ValueType>::try_from(value)
+                    .map_err(|e| ::std::boxed::Box::new(e) as ::rocket_alchemy::sqlx::error::BoxDynError)?;
+            }
+        }
+    });
     let decode_bounds = field_types.iter().map(|ty| {
         quote_spanned! {ty.span()=>
             #ty: ::rocket_alchemy::sqlx::Decode<'__r, <__R as ::rocket_alchemy::sqlx::Row>::Database>
@@ -418,6 +442,11 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
     });
 
     Ok(quote! {
+        #[automatically_derived]
+        impl #ident {
+            #(#column_consts)*
+        }
+
         #[automatically_derived]
         impl ::rocket_alchemy::Model for #ident {
             type Bind = #bind;
@@ -443,6 +472,27 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
             ) -> ::std::result::Result<(), ::rocket_alchemy::sqlx::error::BoxDynError> {
                 self.#pk_ident = <#pk_ty as ::rocket_alchemy::sea_query::ValueType>::try_from(value)
                     .map_err(|e| ::std::boxed::Box::new(e) as ::rocket_alchemy::sqlx::error::BoxDynError)?;
+                ::std::result::Result::Ok(())
+            }
+
+            fn value(&self, column: &str) -> ::std::option::Option<::rocket_alchemy::sea_query::Value> {
+                match column {
+                    #(#value_arms)*
+                    _ => ::std::option::Option::None,
+                }
+            }
+
+            fn set_value(
+                &mut self,
+                column: &str,
+                value: ::rocket_alchemy::sea_query::Value,
+            ) -> ::std::result::Result<(), ::rocket_alchemy::sqlx::error::BoxDynError> {
+                match column {
+                    #(#set_arms)*
+                    other => {
+                        return ::std::result::Result::Err(::std::format!("{} has no column `{}`", #model_name, other).into())
+                    }
+                }
                 ::std::result::Result::Ok(())
             }
 

@@ -1,0 +1,341 @@
+//! From query parameters to filters, at the route boundary.
+//!
+//! [`ListParams<S>`] is a request guard reading Advanced Alchemy's list parameters —
+//! `currentPage`, `pageSize`, `orderBy`, `sortOrder`, `searchString`, `searchIgnoreCase`,
+//! `ids`, `createdBefore`, `createdAfter`, `updatedBefore`, `updatedAfter` and `cursor` —
+//! into filters for a model. A [`ListSpec`] (on the model, or a marker type per route) says
+//! which fields may be ordered by and searched, and the page sizes.
+//!
+//! A bad value (not an integer, `pageSize` outside `1..=max`, an unknown or unlisted field,
+//! a bad sort order or date, a forged cursor) fails the guard with a 400 whose JSON body
+//! names the parameter — with [`catchers`] registered, or by taking
+//! `Result<ListParams<S>, RepositoryError>` and returning the error.
+//!
+//! ```
+//! use rocket_alchemy::filters::SortOrder;
+//! use rocket_alchemy::params::{ListParams, ListSpec};
+//! use rocket_alchemy::{Model, Repository, RepositoryError, Session};
+//!
+//! #[derive(Model, Clone)]
+//! struct Author {
+//!     id: uuid::Uuid,
+//!     name: String,
+//!     created_at: chrono::DateTime<chrono::Utc>,
+//!     updated_at: chrono::DateTime<chrono::Utc>,
+//! }
+//!
+//! impl ListSpec for Author {
+//!     type Model = Author;
+//!     const ORDER_BY: &'static [&'static str] = &["name", "created_at"];
+//!     const SEARCH: &'static [&'static str] = &["name"];
+//!     const DEFAULT_ORDER: Option<(&'static str, SortOrder)> = Some(("created_at", SortOrder::Desc));
+//! }
+//!
+//! #[rocket::get("/authors")]
+//! async fn list(params: ListParams<Author>, db: Session<'_>) -> Result<String, RepositoryError> {
+//!     let (items, total) = Repository::<Author>::new(db).list_and_count(params.filters()).await?;
+//!     Ok(format!("{} of {total}", items.len()))
+//! }
+//!
+//! let rocket = rocket::build()
+//!     .mount("/", rocket::routes![list])
+//!     .register("/", rocket_alchemy::params::catchers());
+//! # let _ = rocket;
+//! ```
+
+use std::sync::Mutex;
+
+use rocket::http::Status;
+use rocket::request::{FromRequest, Outcome};
+use rocket::{catch, catchers as rocket_catchers, Catcher, Request};
+use sea_query::Value;
+
+use crate::alchemy::Alchemy;
+use crate::error::ErrorBody;
+use crate::filters::{Filter, LimitOffset, SortOrder};
+use crate::model::{AuditColumn, Model};
+use crate::pagination::Keyset;
+use crate::repository::RepositoryError;
+
+/// What a list route accepts. Implement it on the model (or on a marker type per route).
+pub trait ListSpec: Send + Sync + 'static {
+    /// The model listed.
+    type Model: Model;
+    /// Columns `orderBy` may name.
+    const ORDER_BY: &'static [&'static str] = &[];
+    /// Text columns `searchString` looks in (searching is refused when empty).
+    const SEARCH: &'static [&'static str] = &[];
+    /// The ordering without `orderBy` (the primary key always ends the ordering).
+    const DEFAULT_ORDER: Option<(&'static str, SortOrder)> = None;
+    /// `pageSize` when absent.
+    const DEFAULT_PAGE_SIZE: u64 = 10;
+    /// The largest `pageSize` accepted.
+    const MAX_PAGE_SIZE: u64 = 100;
+}
+
+/// The filters of a list request. See the [module docs](self).
+pub struct ListParams<S: ListSpec> {
+    filters: Vec<Filter<S::Model>>,
+    limit_offset: LimitOffset,
+    keyset: Keyset<S::Model>,
+}
+
+impl<S: ListSpec> std::fmt::Debug for ListParams<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ListParams")
+            .field("filters", &self.filters)
+            .field("limit_offset", &self.limit_offset)
+            .finish()
+    }
+}
+
+impl<S: ListSpec> ListParams<S> {
+    /// Every filter: conditions, ordering, then `LimitOffset`.
+    pub fn filters(&self) -> &[Filter<S::Model>] {
+        &self.filters
+    }
+
+    /// The filters without the trailing `LimitOffset` (for keyset listings and counts).
+    pub fn conditions(&self) -> &[Filter<S::Model>] {
+        &self.filters[..self.filters.len() - 1]
+    }
+
+    /// The page requested.
+    pub fn limit_offset(&self) -> LimitOffset {
+        self.limit_offset
+    }
+
+    /// The keyset (cursor) page requested: the same ordering, `pageSize` rows after the
+    /// position of `cursor` (from the start without one).
+    pub fn keyset(&self) -> &Keyset<S::Model> {
+        &self.keyset
+    }
+
+    /// Parses the parameters of `request`.
+    pub fn parse(request: &Request<'_>) -> Result<Self, RepositoryError> {
+        parse::<S>(request)
+    }
+}
+
+fn bad(name: &str, message: impl Into<String>) -> RepositoryError {
+    RepositoryError::InvalidParameter {
+        name: name.to_string(),
+        message: message.into(),
+    }
+}
+
+fn raw<'r>(request: &'r Request<'_>, name: &str) -> Option<&'r str> {
+    request.query_value::<&str>(name).and_then(Result::ok)
+}
+
+fn parse<S: ListSpec>(request: &Request<'_>) -> Result<ListParams<S>, RepositoryError> {
+    let table = S::Model::TABLE;
+    let integer = |name: &str, default: u64| -> Result<u64, RepositoryError> {
+        match raw(request, name) {
+            None => Ok(default),
+            Some(text) => text.parse::<u64>().map_err(|_| {
+                bad(
+                    name,
+                    format!("{name} must be a positive integer, got `{text}`"),
+                )
+            }),
+        }
+    };
+    let page = integer("currentPage", 1)?;
+    if page == 0 {
+        return Err(bad("currentPage", "currentPage must be at least 1"));
+    }
+    let page_size = integer("pageSize", S::DEFAULT_PAGE_SIZE)?;
+    if !(1..=S::MAX_PAGE_SIZE).contains(&page_size) {
+        return Err(bad(
+            "pageSize",
+            format!(
+                "pageSize must be between 1 and {}, got {page_size}",
+                S::MAX_PAGE_SIZE
+            ),
+        ));
+    }
+    let offset = (page - 1)
+        .checked_mul(page_size)
+        .ok_or_else(|| bad("currentPage", "currentPage is too large"))?;
+    let sort = match raw(request, "sortOrder") {
+        None => None,
+        Some("asc") => Some(SortOrder::Asc),
+        Some("desc") => Some(SortOrder::Desc),
+        Some(other) => {
+            return Err(bad(
+                "sortOrder",
+                format!("sortOrder must be asc or desc, got `{other}`"),
+            ))
+        }
+    };
+    let order = match raw(request, "orderBy") {
+        Some(field) => {
+            if !S::ORDER_BY.contains(&field) {
+                let allowed = if S::ORDER_BY.is_empty() {
+                    "none".to_string()
+                } else {
+                    S::ORDER_BY.join(", ")
+                };
+                return Err(bad(
+                    "orderBy",
+                    format!("orderBy must be one of: {allowed}; got `{field}`"),
+                ));
+            }
+            Some((field, sort.unwrap_or_default()))
+        }
+        None => S::DEFAULT_ORDER.map(|(field, default)| (field, sort.unwrap_or(default))),
+    };
+
+    let mut filters: Vec<Filter<S::Model>> = Vec::new();
+    if let Some(search) = raw(request, "searchString").filter(|s| !s.is_empty()) {
+        if S::SEARCH.is_empty() {
+            return Err(bad("searchString", "this list cannot be searched"));
+        }
+        let ignore_case = match raw(request, "searchIgnoreCase") {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(bad(
+                    "searchIgnoreCase",
+                    format!("searchIgnoreCase must be true or false, got `{other}`"),
+                ))
+            }
+        };
+        filters.push(
+            Filter::search_names(S::SEARCH, search, ignore_case)
+                .map_err(|e| bad("searchString", e.message))?,
+        );
+    } else if let Some(other) =
+        raw(request, "searchIgnoreCase").filter(|v| *v != "true" && *v != "false")
+    {
+        return Err(bad(
+            "searchIgnoreCase",
+            format!("searchIgnoreCase must be true or false, got `{other}`"),
+        ));
+    }
+
+    let ids: Vec<&str> = request
+        .query_fields()
+        .filter(|f| f.name == "ids")
+        .flat_map(|f| f.value.split(','))
+        .filter(|v| !v.is_empty())
+        .collect();
+    let has_ids = request.query_fields().any(|f| f.name == "ids");
+    if has_ids {
+        let pk = table.primary_key().name;
+        filters.push(
+            Filter::parse_collection(pk, &ids)
+                .map_err(|e| bad("ids", format!("ids: {}", e.message)))?,
+        );
+    }
+
+    for (audit, before_name, after_name) in [
+        (AuditColumn::CreatedAt, "createdBefore", "createdAfter"),
+        (AuditColumn::UpdatedAt, "updatedBefore", "updatedAfter"),
+    ] {
+        let (before, after) = (raw(request, before_name), raw(request, after_name));
+        if before.is_none() && after.is_none() {
+            continue;
+        }
+        let name = if before.is_some() {
+            before_name
+        } else {
+            after_name
+        };
+        let column = table.audit_column(audit).ok_or_else(|| {
+            bad(
+                name,
+                format!("{name} is not supported: the model has no such timestamp"),
+            )
+        })?;
+        for (param, value) in [(before_name, before), (after_name, after)] {
+            if let Some(value) = value {
+                column
+                    .ty
+                    .parse(value)
+                    .map_err(|e| bad(param, format!("{param}: {e}")))?;
+            }
+        }
+        filters.push(
+            Filter::parse_range(column.name, before, after, false)
+                .map_err(|e| bad(name, e.message))?,
+        );
+    }
+
+    let mut keyset = Keyset::new(page_size);
+    if let Some((field, direction)) = order {
+        filters
+            .push(Filter::order_by_name(field, direction).map_err(|e| bad("orderBy", e.message))?);
+        keyset = keyset
+            .order_by_name(field, direction)
+            .map_err(|e| bad("orderBy", e.message))?;
+    }
+    if let Some(cursor) = raw(request, "cursor") {
+        let codec = Alchemy::fetch(request.rocket())
+            .map(Alchemy::cursor_codec)
+            .ok_or_else(|| bad("cursor", "cursors are not available"))?;
+        let position = codec
+            .decode(&keyset, cursor)
+            .map_err(|_| bad("cursor", "cursor is invalid or expired"))?;
+        keyset = keyset.after(Some(position));
+    }
+    let limit_offset = LimitOffset {
+        limit: page_size,
+        offset,
+    };
+    filters.push(Filter::limit_offset(page_size, offset));
+    Ok(ListParams {
+        filters,
+        limit_offset,
+        keyset,
+    })
+}
+
+/// The detail of a failed guard, kept for the JSON catcher.
+struct GuardError(Mutex<Option<ErrorBody>>);
+
+#[rocket::async_trait]
+impl<'r, S: ListSpec> FromRequest<'r> for ListParams<S> {
+    type Error = RepositoryError;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, RepositoryError> {
+        match parse::<S>(request) {
+            Ok(params) => Outcome::Success(params),
+            Err(error) => {
+                let status = error.status();
+                let cache = request.local_cache(|| GuardError(Mutex::new(None)));
+                *cache.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(error.body());
+                Outcome::Error((status, error))
+            }
+        }
+    }
+}
+
+/// A catcher for every status that answers JSON `{"status_code", "detail"}`, with the
+/// parameter-naming detail of a failed [`ListParams`] guard when there is one.
+#[catch(default)]
+fn json_catcher(status: Status, request: &Request<'_>) -> ErrorBody {
+    let cached = request.local_cache(|| GuardError(Mutex::new(None)));
+    let detail = cached.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+    match detail {
+        Some(body) if body.status_code == status.code => body,
+        _ => ErrorBody::new(status, status.reason_lossy()),
+    }
+}
+
+/// Rocket catchers answering every error as JSON (register them with
+/// `.register("/", rocket_alchemy::params::catchers())`).
+pub fn catchers() -> Vec<Catcher> {
+    rocket_catchers![json_catcher]
+}
+
+/// A list filter value from a raw string, for callers building their own parameters.
+pub fn parse_value<M: Model>(column: &str, raw: &str) -> Result<Value, RepositoryError> {
+    let col = M::TABLE
+        .column(column)
+        .ok_or_else(|| bad(column, format!("`{column}` is not a column")))?;
+    col.ty
+        .parse(raw)
+        .map_err(|e| bad(column, format!("{column}: {e}")))
+}
