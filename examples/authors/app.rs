@@ -1,18 +1,19 @@
 //! The `authors` app: two binds (`default` with authors and books, `audit` with an audit
-//! trail), every write audited in the audit bind's own request session, commit mode from
-//! configuration. `main.rs` launches it; the integration tests mount the same app.
+//! trail), every author write audited in the audit bind's own request session, commit mode
+//! from configuration. Built on the repository, service and list-parameter guard: no SQL.
+//! `main.rs` launches it; the integration tests mount the same app.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rocket::form::{Form, FromForm};
 use rocket::http::Status;
-use rocket::request::{FromRequest, Outcome};
-use rocket::response::{Redirect, Responder};
+use rocket::response::Redirect;
 use rocket::serde::json::Json;
-use rocket::{catch, catchers, delete, get, patch, post, routes, Build, Request, Rocket, State};
-use rocket_alchemy::sea_query::{Alias, Expr, ExprTrait, Func, LikeExpr, Order, Query, SimpleExpr};
+use rocket::{delete, get, patch, post, routes, Build, Rocket, State};
+use rocket_alchemy::filters::SortOrder;
+use rocket_alchemy::service::{Operation, ToChanges, ToModel};
 use rocket_alchemy::{
-    Alchemy, Backend, Bind, CommitMode, DbSession, ErrorBody, Model, ModelExt, Session,
-    SessionError,
+    Alchemy, Bind, Changes, CommitMode, DbSession, Jsonify, ListParams, ListSpec, Model, OffsetPagination, Repository,
+    RepositoryError, Schema, Service, Session,
 };
 use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
@@ -23,7 +24,7 @@ use uuid::Uuid;
 pub struct Audit;
 
 /// An author.
-#[derive(Model, Serialize, Debug, Clone)]
+#[derive(Model, Debug, Clone)]
 pub struct Author {
     #[model(primary_key = "uuid_v7")]
     pub id: Uuid,
@@ -35,7 +36,7 @@ pub struct Author {
 }
 
 /// A book, deleted with its author.
-#[derive(Model, Serialize, Debug, Clone)]
+#[derive(Model, Debug, Clone)]
 pub struct Book {
     #[model(primary_key = "uuid_v7")]
     pub id: Uuid,
@@ -46,7 +47,7 @@ pub struct Book {
 }
 
 /// One audited write, in the `audit` bind.
-#[derive(Model, Serialize, Debug, Clone)]
+#[derive(Model, Debug, Clone)]
 #[model(bind = Audit)]
 pub struct AuditEntry {
     #[model(primary_key = "auto_increment")]
@@ -57,68 +58,34 @@ pub struct AuditEntry {
     pub created_at: DateTime<Utc>,
 }
 
-/// The app's errors, answered as JSON `{"status_code", "detail"}`.
-#[derive(Debug)]
-pub enum ApiError {
-    /// 422: the request is well-formed but its content is not acceptable.
-    Invalid(String),
-    /// 400: a query parameter is malformed.
-    BadParam(String),
-    /// 404.
-    NotFound,
-    /// A database failure, answered with its own status.
-    Db(SessionError),
+impl ListSpec for Author {
+    type Model = Author;
+    const ORDER_BY: &'static [&'static str] = &["name", "dob", "created_at", "updated_at", "id"];
+    const SEARCH: &'static [&'static str] = &["name"];
+    const DEFAULT_ORDER: Option<(&'static str, SortOrder)> = Some(("created_at", SortOrder::Asc));
 }
 
-impl From<SessionError> for ApiError {
-    fn from(e: SessionError) -> Self {
-        ApiError::Db(e)
-    }
+impl ListSpec for AuditEntry {
+    type Model = AuditEntry;
+    const DEFAULT_ORDER: Option<(&'static str, SortOrder)> = Some(("id", SortOrder::Desc));
 }
 
-impl<'r> Responder<'r, 'static> for ApiError {
-    fn respond_to(self, request: &'r Request<'_>) -> rocket::response::Result<'static> {
-        match self {
-            ApiError::Invalid(detail) => {
-                ErrorBody::new(Status::UnprocessableEntity, detail).respond_to(request)
-            }
-            ApiError::BadParam(detail) => {
-                ErrorBody::new(Status::BadRequest, detail).respond_to(request)
-            }
-            ApiError::NotFound => {
-                ErrorBody::new(Status::NotFound, "The requested resource was not found")
-                    .respond_to(request)
-            }
-            ApiError::Db(e) => e.respond_to(request),
-        }
-    }
-}
+// ---- inputs ------------------------------------------------------------------------------
 
-type ApiResult<T> = Result<T, ApiError>;
-
-fn validate_name(name: &str) -> ApiResult<String> {
-    let name = name.trim();
+fn name(raw: &str) -> Result<String, RepositoryError> {
+    let name = raw.trim();
     match name.chars().count() {
-        0 => Err(ApiError::Invalid("name must not be empty".into())),
-        n if n > 100 => Err(ApiError::Invalid(
-            "name must be at most 100 characters".into(),
-        )),
+        0 => Err(RepositoryError::Validation("name must not be empty".into())),
+        n if n > 100 => Err(RepositoryError::Validation("name must be at most 100 characters".into())),
         _ => Ok(name.to_string()),
     }
 }
 
-fn validate_title(title: &str) -> ApiResult<String> {
-    let title = title.trim();
-    match title.chars().count() {
-        0 => Err(ApiError::Invalid("title must not be empty".into())),
-        n if n > 200 => Err(ApiError::Invalid(
-            "title must be at most 200 characters".into(),
-        )),
-        _ => Ok(title.to_string()),
-    }
+fn new_author(name: String, dob: Option<NaiveDate>) -> Author {
+    Author { id: Uuid::nil(), name, dob, created_at: DateTime::UNIX_EPOCH, updated_at: DateTime::UNIX_EPOCH }
 }
 
-/// `POST /authors` body.
+/// `POST /authors` and `/authors/batch` items.
 #[derive(Deserialize, Debug)]
 pub struct AuthorCreate {
     pub name: String,
@@ -126,7 +93,13 @@ pub struct AuthorCreate {
     pub dob: Option<NaiveDate>,
 }
 
-/// `PATCH /authors/<id>` body: absent fields are left alone, `"dob": null` clears it.
+impl ToModel<Author> for AuthorCreate {
+    fn to_model(self, _: Operation) -> Result<Author, RepositoryError> {
+        Ok(new_author(name(&self.name)?, self.dob))
+    }
+}
+
+/// `PATCH /authors/<id>`: absent fields are left alone, `"dob": null` clears it.
 #[derive(Deserialize, Debug, Default)]
 pub struct AuthorPatch {
     #[serde(default)]
@@ -139,435 +112,235 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<NaiveDate>>,
     Option::<NaiveDate>::deserialize(d).map(Some)
 }
 
-/// `POST /authors/<id>/books` body.
-#[derive(Deserialize, Debug)]
-pub struct BookCreate {
-    pub title: String,
+impl ToChanges<Author> for AuthorPatch {
+    fn to_changes(self) -> Result<Changes<Author>, RepositoryError> {
+        let name = self.name.as_deref().map(name).transpose()?;
+        Ok(Changes::new().set_if(Author::NAME, name).set_if(Author::DOB, self.dob))
+    }
 }
 
-/// `POST /authors/form` body.
+/// `POST /authors/form`.
 #[derive(FromForm, Debug)]
 pub struct AuthorForm<'r> {
     pub name: &'r str,
     pub dob: Option<&'r str>,
 }
 
+impl ToModel<Author> for AuthorForm<'_> {
+    fn to_model(self, _: Operation) -> Result<Author, RepositoryError> {
+        let dob = match self.dob.map(str::trim).filter(|d| !d.is_empty()) {
+            None => None,
+            Some(raw) => Some(
+                NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+                    .map_err(|_| RepositoryError::Validation(format!("dob must be YYYY-MM-DD, got `{raw}`")))?,
+            ),
+        };
+        Ok(new_author(name(self.name)?, dob))
+    }
+}
+
+/// `POST /authors/<id>/books`.
+#[derive(Deserialize, Debug)]
+pub struct BookCreate {
+    pub title: String,
+}
+
+struct NewBook(Uuid, BookCreate);
+
+impl ToModel<Book> for NewBook {
+    fn to_model(self, _: Operation) -> Result<Book, RepositoryError> {
+        let title = self.1.title.trim();
+        match title.chars().count() {
+            0 => Err(RepositoryError::Validation("title must not be empty".into())),
+            n if n > 200 => Err(RepositoryError::Validation("title must be at most 200 characters".into())),
+            _ => Ok(Book { id: Uuid::nil(), title: title.to_string(), author_id: self.0 }),
+        }
+    }
+}
+
+// ---- outputs -----------------------------------------------------------------------------
+
+/// An author as sent to clients.
+#[derive(Serialize, Debug)]
+pub struct AuthorOut {
+    pub id: Uuid,
+    pub name: String,
+    pub dob: Option<NaiveDate>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Schema for AuthorOut {}
+
+impl From<Author> for AuthorOut {
+    fn from(a: Author) -> Self {
+        AuthorOut { id: a.id, name: a.name, dob: a.dob, created_at: a.created_at, updated_at: a.updated_at }
+    }
+}
+
+/// A book as sent to clients.
+#[derive(Serialize, Debug)]
+pub struct BookOut {
+    pub id: Uuid,
+    pub title: String,
+    pub author_id: Uuid,
+}
+
+impl Schema for BookOut {}
+
+impl From<Book> for BookOut {
+    fn from(b: Book) -> Self {
+        BookOut { id: b.id, title: b.title, author_id: b.author_id }
+    }
+}
+
 /// An author with its books.
-#[derive(Serialize)]
+#[derive(Serialize, Debug)]
 pub struct AuthorDetail {
     #[serde(flatten)]
-    pub author: Author,
-    pub books: Vec<Book>,
+    pub author: AuthorOut,
+    pub books: Vec<BookOut>,
 }
 
-/// A page of results, as Advanced Alchemy's `OffsetPagination`.
-#[derive(Serialize)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub limit: u64,
-    pub offset: u64,
-    pub total: i64,
+impl Schema for AuthorDetail {}
+
+/// An audit entry as sent to clients.
+#[derive(Serialize, Debug)]
+pub struct AuditOut {
+    pub id: i64,
+    pub action: String,
+    pub entity_id: Uuid,
+    pub created_at: DateTime<Utc>,
 }
 
-/// `currentPage`, `pageSize`, `orderBy`, `sortOrder`, `searchString`, `searchIgnoreCase`.
-pub struct ListParams {
-    pub page: u64,
-    pub page_size: u64,
-    pub order_by: &'static str,
-    pub descending: bool,
-    pub search: Option<String>,
-    pub ignore_case: bool,
+impl Schema for AuditOut {}
+
+impl From<AuditEntry> for AuditOut {
+    fn from(e: AuditEntry) -> Self {
+        AuditOut { id: e.id, action: e.action, entity_id: e.entity_id, created_at: e.created_at }
+    }
 }
 
-const ORDERABLE: &[&str] = &["name", "dob", "created_at", "updated_at", "id"];
+// ---- handlers ----------------------------------------------------------------------------
 
-#[rocket::async_trait]
-impl<'r> FromRequest<'r> for ListParams {
-    type Error = String;
+type ApiResult<T> = Result<T, RepositoryError>;
 
-    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, String> {
-        fn get<'a>(request: &'a Request<'_>, name: &str) -> Option<&'a str> {
-            request.query_value::<&str>(name).and_then(Result::ok)
+/// Records one audit entry in the audit bind's request session.
+async fn audit(audit: Session<'_, Audit>, action: &str, entity_id: Uuid) -> ApiResult<()> {
+    let entry = AuditEntry { id: 0, action: action.into(), entity_id, created_at: DateTime::UNIX_EPOCH };
+    Service::<AuditEntry>::new(audit).create(entry).await.map(drop)
+}
+
+/// This app commits explicitly in manual mode before answering 2xx or redirecting, so manual
+/// behaves like `autocommit_include_redirect` here.
+async fn commit_if_manual(sessions: &[&DbSession]) -> ApiResult<()> {
+    for session in sessions {
+        if session.commit_mode() == CommitMode::Manual {
+            session.commit().await?;
         }
-        let bad = |message: String| Outcome::Error((Status::BadRequest, message));
-        let int = |name: &str, default: u64| -> Result<u64, String> {
-            match get(request, name) {
-                None => Ok(default),
-                Some(raw) => raw
-                    .parse::<u64>()
-                    .map_err(|_| format!("{name} must be a positive integer, got `{raw}`")),
-            }
-        };
-        let page = match int("currentPage", 1) {
-            Ok(0) => return bad("currentPage must be at least 1".into()),
-            Ok(p) => p,
-            Err(e) => return bad(e),
-        };
-        let page_size = match int("pageSize", 10) {
-            Ok(n @ 1..=100) => n,
-            Ok(n) => return bad(format!("pageSize must be between 1 and 100, got {n}")),
-            Err(e) => return bad(e),
-        };
-        let order_by = match get(request, "orderBy") {
-            None => "created_at",
-            Some(raw) => match ORDERABLE.iter().find(|c| **c == raw) {
-                Some(column) => column,
-                None => {
-                    return bad(format!(
-                        "orderBy must be one of {}, got `{raw}`",
-                        ORDERABLE.join(", ")
-                    ))
-                }
-            },
-        };
-        let descending = match get(request, "sortOrder") {
-            None | Some("asc") => false,
-            Some("desc") => true,
-            Some(raw) => return bad(format!("sortOrder must be asc or desc, got `{raw}`")),
-        };
-        let ignore_case = match get(request, "searchIgnoreCase") {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(raw) => {
-                return bad(format!(
-                    "searchIgnoreCase must be true or false, got `{raw}`"
-                ))
-            }
-        };
-        let search = get(request, "searchString")
-            .filter(|s| !s.is_empty())
-            .map(str::to_string);
-        Outcome::Success(ListParams {
-            page,
-            page_size,
-            order_by,
-            descending,
-            search,
-            ignore_case,
-        })
-    }
-}
-
-impl ListParams {
-    fn offset(&self) -> u64 {
-        (self.page - 1) * self.page_size
-    }
-}
-
-fn escape_like(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// `name` contains `text`, case-sensitively or not, the same on every backend.
-fn name_contains(backend: Backend, text: &str, ignore_case: bool) -> SimpleExpr {
-    let pattern = format!("%{}%", escape_like(text));
-    match (backend, ignore_case) {
-        // (sea-query renders ILIKE's ESCAPE inside parentheses, which PostgreSQL rejects; custom
-        // expressions use the backend's placeholders: `$N` here.)
-        (Backend::Postgres, true) => Expr::cust_with_exprs(
-            "$1 ILIKE $2 ESCAPE '\\'",
-            [Expr::col("name"), Expr::val(pattern)],
-        ),
-        (_, true) => {
-            Func::lower(Expr::col("name")).like(LikeExpr::new(pattern.to_lowercase()).escape('\\'))
-        }
-        // SQLite's LIKE ignores ASCII case: compare exactly instead.
-        (Backend::Sqlite, false) => {
-            Expr::cust_with_exprs("instr(?, ?) > 0", [Expr::col("name"), Expr::val(text)])
-        }
-        // A binary operand makes MySQL's LIKE compare bytes, whatever the collation.
-        (Backend::MySql, false) => Expr::cust_with_exprs("CAST(? AS BINARY)", [Expr::col("name")])
-            .like(LikeExpr::new(pattern).escape('\\')),
-        (Backend::Postgres, false) => Expr::col("name").like(LikeExpr::new(pattern).escape('\\')),
-    }
-}
-
-/// Commits both sessions when the bind is in manual mode (this app's handlers commit before
-/// answering 2xx or redirecting, so manual behaves like `autocommit_include_redirect`).
-async fn commit_if_manual(main: &DbSession, audit: &DbSession) -> Result<(), SessionError> {
-    if main.commit_mode() == CommitMode::Manual {
-        main.commit().await?;
-    }
-    if audit.commit_mode() == CommitMode::Manual {
-        audit.commit().await?;
     }
     Ok(())
 }
 
-async fn record(audit: &DbSession, action: &str, entity_id: Uuid) -> Result<(), SessionError> {
-    let mut entry = AuditEntry {
-        id: 0,
-        action: action.into(),
-        entity_id,
-        created_at: DateTime::UNIX_EPOCH,
-    };
-    entry.prepare_insert(rocket_alchemy::model::now());
-    audit.execute(&entry.insert_statement()).await.map(drop)
-}
-
-async fn find_author(main: &DbSession, id: Uuid) -> ApiResult<Author> {
-    let select = Author::select_statement()
-        .and_where(Expr::col(("author", "id")).eq(id))
-        .to_owned();
-    main.fetch_optional(&select)
-        .await?
-        .ok_or(ApiError::NotFound)
-}
-
-async fn insert_author(
-    main: &DbSession,
-    audit: &DbSession,
-    name: String,
-    dob: Option<NaiveDate>,
-) -> ApiResult<Author> {
-    let mut author = Author {
-        id: Uuid::nil(),
-        name,
-        dob,
-        created_at: DateTime::UNIX_EPOCH,
-        updated_at: DateTime::UNIX_EPOCH,
-    };
-    author.prepare_insert(rocket_alchemy::model::now());
-    main.execute(&author.insert_statement()).await?;
-    record(audit, "create", author.id).await?;
-    Ok(author)
-}
-
 #[get("/health")]
-async fn health(
-    alchemy: &State<Alchemy>,
-) -> (Status, Json<serde_json::Map<String, serde_json::Value>>) {
-    let mut body = serde_json::Map::new();
+async fn health(alchemy: &State<Alchemy>) -> (Status, Json<serde_json::Map<String, serde_json::Value>>) {
     let mut status = Status::Ok;
+    let mut body = serde_json::Map::new();
     for (key, result) in alchemy.health().await {
-        let value = match result {
-            Ok(()) => "ok",
-            Err(_) => {
-                status = Status::ServiceUnavailable;
-                "unavailable"
-            }
-        };
-        body.insert(key, value.into());
+        if result.is_err() {
+            status = Status::ServiceUnavailable;
+        }
+        body.insert(key, if result.is_ok() { "ok" } else { "unavailable" }.into());
     }
     (status, Json(body))
 }
 
 #[get("/authors")]
-async fn list_authors(
-    params: Result<ListParams, String>,
-    main: Session<'_>,
-) -> ApiResult<Json<Page<Author>>> {
-    let params = params.map_err(ApiError::BadParam)?;
-    let mut select = Author::select_statement();
-    let mut count = Query::select()
-        .expr(Func::count(Expr::col(Alias::new("id"))))
-        .from("author")
-        .to_owned();
-    if let Some(text) = &params.search {
-        let condition = name_contains(main.backend(), text, params.ignore_case);
-        select.and_where(condition.clone());
-        count.and_where(condition);
-    }
-    let order = if params.descending {
-        Order::Desc
-    } else {
-        Order::Asc
-    };
-    select
-        .order_by(("author", params.order_by), order.clone())
-        .order_by(("author", "id"), order)
-        .limit(params.page_size)
-        .offset(params.offset());
-    let items: Vec<Author> = main.fetch_all(&select).await?;
-    let (total,): (i64,) = main.fetch_one(&count).await?;
-    Ok(Json(Page {
-        items,
-        limit: params.page_size,
-        offset: params.offset(),
-        total,
-    }))
+async fn list_authors(params: ListParams<Author>, db: Session<'_>) -> ApiResult<Jsonify<OffsetPagination<AuthorOut>>> {
+    let authors = Service::<Author>::new(db);
+    let (items, total) = authors.list_and_count(params.filters()).await?;
+    Ok(Jsonify::ok(authors.to_schema(items, total, params.filters())))
 }
 
-#[post("/authors", data = "<body>")]
-async fn create_author(
-    body: Json<AuthorCreate>,
-    main: Session<'_>,
-    audit: Session<'_, Audit>,
-) -> ApiResult<(Status, Json<Author>)> {
-    let name = validate_name(&body.name)?;
-    let author = insert_author(&main, &audit, name, body.dob).await?;
-    commit_if_manual(&main, &audit).await?;
-    Ok((Status::Created, Json(author)))
+#[post("/authors", data = "<input>")]
+async fn create_author(input: Json<AuthorCreate>, db: Session<'_>, log: Session<'_, Audit>) -> ApiResult<Jsonify<AuthorOut>> {
+    let author = Service::<Author>::new(db).create(input.into_inner()).await?;
+    audit(log, "create", author.id).await?;
+    commit_if_manual(&[&db, &log]).await?;
+    Ok(Jsonify::with_status(Status::Created, author.into()))
 }
 
-#[post("/authors/form", data = "<form>", rank = 1)]
-async fn create_author_form(
-    form: Form<AuthorForm<'_>>,
-    main: Session<'_>,
-    audit: Session<'_, Audit>,
-) -> ApiResult<Redirect> {
-    let name = validate_name(form.name)?;
-    let dob = match form.dob.map(str::trim).filter(|d| !d.is_empty()) {
-        None => None,
-        Some(raw) => Some(
-            NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-                .map_err(|_| ApiError::Invalid(format!("dob must be YYYY-MM-DD, got `{raw}`")))?,
-        ),
-    };
-    let author = insert_author(&main, &audit, name, dob).await?;
-    commit_if_manual(&main, &audit).await?;
+#[post("/authors/form", data = "<form>")]
+async fn create_author_form(form: Form<AuthorForm<'_>>, db: Session<'_>, log: Session<'_, Audit>) -> ApiResult<Redirect> {
+    let author = Service::<Author>::new(db).create(form.into_inner()).await?;
+    audit(log, "create", author.id).await?;
+    commit_if_manual(&[&db, &log]).await?;
     Ok(Redirect::to(format!("/authors/{}", author.id)))
 }
 
-#[post("/authors/batch", data = "<body>", rank = 1)]
-async fn create_batch(
-    body: Json<Vec<serde_json::Value>>,
-    main: Session<'_>,
-    audit: Session<'_, Audit>,
-) -> ApiResult<(Status, Json<Vec<Author>>)> {
-    let mut created = Vec::with_capacity(body.len());
+#[post("/authors/batch", data = "<items>")]
+async fn create_batch(items: Json<Vec<serde_json::Value>>, db: Session<'_>, log: Session<'_, Audit>) -> ApiResult<Jsonify<Vec<AuthorOut>>> {
+    let authors = Service::<Author>::new(db);
+    let mut created = Vec::new();
     // One by one: a bad item fails the request after earlier items were inserted; the
     // commit mode (or the missing manual commit) rolls those back.
-    for (i, item) in body.into_inner().into_iter().enumerate() {
-        let input: AuthorCreate = serde_json::from_value(item)
-            .map_err(|e| ApiError::Invalid(format!("item {i}: {e}")))?;
-        let name = validate_name(&input.name).map_err(|e| match e {
-            ApiError::Invalid(m) => ApiError::Invalid(format!("item {i}: {m}")),
+    for (i, item) in items.into_inner().into_iter().enumerate() {
+        let input: AuthorCreate =
+            serde_json::from_value(item).map_err(|e| RepositoryError::Validation(format!("item {i}: {e}")))?;
+        let author = authors.create(input).await.map_err(|e| match e {
+            RepositoryError::Validation(m) => RepositoryError::Validation(format!("item {i}: {m}")),
             other => other,
         })?;
-        created.push(insert_author(&main, &audit, name, input.dob).await?);
+        audit(log, "create", author.id).await?;
+        created.push(AuthorOut::from(author));
     }
-    commit_if_manual(&main, &audit).await?;
-    Ok((Status::Created, Json(created)))
+    commit_if_manual(&[&db, &log]).await?;
+    Ok(Jsonify::with_status(Status::Created, created))
 }
 
 #[get("/authors/<id>")]
-async fn get_author(id: Uuid, main: Session<'_>) -> ApiResult<Json<AuthorDetail>> {
-    let author = find_author(&main, id).await?;
-    let books = Book::select_statement()
-        .and_where(Expr::col(("book", "author_id")).eq(id))
-        .order_by(("book", "id"), Order::Asc)
-        .to_owned();
-    let books = main.fetch_all(&books).await?;
-    Ok(Json(AuthorDetail { author, books }))
+async fn get_author(id: Uuid, db: Session<'_>) -> ApiResult<Jsonify<AuthorDetail>> {
+    let authors = Repository::<Author>::new(db);
+    let author = authors.get(id).await?;
+    let books = authors.children(std::slice::from_ref(&author), Book::AUTHOR_ID).await?.pop().unwrap_or_default();
+    Ok(Jsonify::ok(AuthorDetail { author: author.into(), books: books.into_iter().map(Into::into).collect() }))
 }
 
-#[patch("/authors/<id>", data = "<body>")]
-async fn update_author(
-    id: Uuid,
-    body: Json<AuthorPatch>,
-    main: Session<'_>,
-    audit: Session<'_, Audit>,
-) -> ApiResult<Json<Author>> {
-    let patch = body.into_inner();
-    let name = patch.name.as_deref().map(validate_name).transpose()?;
-    let mut author = find_author(&main, id).await?;
-    if let Some(name) = name {
-        author.name = name;
-    }
-    if let Some(dob) = patch.dob {
-        author.dob = dob;
-    }
-    author.touch(rocket_alchemy::model::now());
-    let update = Query::update()
-        .table("author")
-        .value("name", author.name.clone())
-        .value("dob", author.dob)
-        .value("updated_at", author.updated_at)
-        .and_where(Expr::col("id").eq(id))
-        .to_owned();
-    main.execute(&update).await?;
-    record(&audit, "update", id).await?;
-    commit_if_manual(&main, &audit).await?;
-    Ok(Json(author))
+#[patch("/authors/<id>", data = "<input>")]
+async fn update_author(id: Uuid, input: Json<AuthorPatch>, db: Session<'_>, log: Session<'_, Audit>) -> ApiResult<Jsonify<AuthorOut>> {
+    let author = Service::<Author>::new(db).update(id, input.into_inner()).await?;
+    audit(log, "update", id).await?;
+    commit_if_manual(&[&db, &log]).await?;
+    Ok(Jsonify::ok(author.into()))
 }
 
 #[delete("/authors/<id>")]
-async fn delete_author(
-    id: Uuid,
-    main: Session<'_>,
-    audit: Session<'_, Audit>,
-) -> ApiResult<Status> {
-    let delete = Query::delete()
-        .from_table("author")
-        .and_where(Expr::col("id").eq(id))
-        .to_owned();
-    if main.execute(&delete).await? == 0 {
-        return Err(ApiError::NotFound);
-    }
-    record(&audit, "delete", id).await?;
-    commit_if_manual(&main, &audit).await?;
+async fn delete_author(id: Uuid, db: Session<'_>, log: Session<'_, Audit>) -> ApiResult<Status> {
+    Service::<Author>::new(db).delete(id).await?;
+    audit(log, "delete", id).await?;
+    commit_if_manual(&[&db, &log]).await?;
     Ok(Status::NoContent)
 }
 
-#[post("/authors/<id>/books", data = "<body>")]
-async fn create_book(
-    id: Uuid,
-    body: Json<BookCreate>,
-    main: Session<'_>,
-    audit: Session<'_, Audit>,
-) -> ApiResult<(Status, Json<Book>)> {
-    let title = validate_title(&body.title)?;
-    find_author(&main, id).await?;
-    let mut book = Book {
-        id: Uuid::nil(),
-        title,
-        author_id: id,
-    };
-    book.prepare_insert(rocket_alchemy::model::now());
-    main.execute(&book.insert_statement()).await?;
-    commit_if_manual(&main, &audit).await?;
-    Ok((Status::Created, Json(book)))
+#[post("/authors/<id>/books", data = "<input>")]
+async fn create_book(id: Uuid, input: Json<BookCreate>, db: Session<'_>) -> ApiResult<Jsonify<BookOut>> {
+    Repository::<Author>::new(db).get(id).await?;
+    let book = Service::<Book>::new(db).create(NewBook(id, input.into_inner())).await?;
+    commit_if_manual(&[&db]).await?;
+    Ok(Jsonify::with_status(Status::Created, book.into()))
 }
 
 #[get("/audit")]
-async fn list_audit(
-    params: Result<ListParams, String>,
-    audit: Session<'_, Audit>,
-) -> ApiResult<Json<Page<AuditEntry>>> {
-    let params = params.map_err(ApiError::BadParam)?;
-    let select = AuditEntry::select_statement()
-        .order_by(("audit_entry", "id"), Order::Desc)
-        .limit(params.page_size)
-        .offset(params.offset())
-        .to_owned();
-    let items = audit.fetch_all(&select).await?;
-    let count = Query::select()
-        .expr(Func::count(Expr::col(Alias::new("id"))))
-        .from("audit_entry")
-        .to_owned();
-    let (total,): (i64,) = audit.fetch_one(&count).await?;
-    Ok(Json(Page {
-        items,
-        limit: params.page_size,
-        offset: params.offset(),
-        total,
-    }))
-}
-
-/// Every error Rocket answers itself (unknown routes, malformed bodies, non-UUID paths)
-/// as JSON too.
-#[catch(default)]
-fn json_error(status: Status, _request: &Request<'_>) -> ErrorBody {
-    ErrorBody::new(status, status.reason_lossy())
+async fn list_audit(params: ListParams<AuditEntry>, log: Session<'_, Audit>) -> ApiResult<Jsonify<OffsetPagination<AuditOut>>> {
+    let entries = Service::<AuditEntry>::new(log);
+    let (items, total) = entries.list_and_count(params.filters()).await?;
+    Ok(Jsonify::ok(entries.to_schema(items, total, params.filters())))
 }
 
 /// The app on any Figment (tests pass their own databases).
 pub fn app(figment: rocket::figment::Figment) -> Rocket<Build> {
     rocket::custom(figment)
-        .attach(
-            Alchemy::fairing()
-                .model::<Author>()
-                .model::<Book>()
-                .model::<AuditEntry>(),
-        )
+        .attach(Alchemy::fairing().model::<Author>().model::<Book>().model::<AuditEntry>())
         .mount(
             "/",
             routes![
@@ -583,5 +356,7 @@ pub fn app(figment: rocket::figment::Figment) -> Rocket<Build> {
                 list_audit
             ],
         )
-        .register("/", catchers![json_error])
+        // Every error Rocket answers itself (bad parameters, malformed bodies, unknown
+        // routes) as JSON too.
+        .register("/", rocket_alchemy::params::catchers())
 }
