@@ -157,6 +157,7 @@ fn parse<S: ListSpec>(request: &Request<'_>) -> Result<ListParams<S>, Repository
     }
     let offset = (page - 1)
         .checked_mul(page_size)
+        .filter(|o| *o <= i64::MAX as u64)
         .ok_or_else(|| bad("currentPage", "currentPage is too large"))?;
     let sort = match raw(request, "sortOrder") {
         None => None,
@@ -190,7 +191,7 @@ fn parse<S: ListSpec>(request: &Request<'_>) -> Result<ListParams<S>, Repository
     let mut filters: Vec<Filter<S::Model>> = Vec::new();
     if let Some(search) = raw(request, "searchString").filter(|s| !s.is_empty()) {
         if S::SEARCH.is_empty() {
-            return Err(bad("searchString", "this list cannot be searched"));
+            return Err(bad("searchString", "searchString is not supported: this list cannot be searched"));
         }
         let ignore_case = match raw(request, "searchIgnoreCase") {
             None | Some("false") => false,
