@@ -302,8 +302,7 @@ impl Alchemy {
                     });
                 }
             };
-            tracing::info!(
-                target: "rocket_alchemy",
+            let line = format!(
                 "database `{}`: {} at {} ({} commit, {} model table(s){})",
                 config.bind_key,
                 config.backend,
@@ -312,6 +311,10 @@ impl Alchemy {
                 tables.len(),
                 if config.lazy { ", lazy" } else { "" },
             );
+            match startup {
+                Startup::Launch => tracing::info!(target: "rocket_alchemy", "{line}"),
+                Startup::Passive => tracing::debug!(target: "rocket_alchemy", "{line}"),
+            }
             let default = default_index == Some(index);
             binds.push(Arc::new(BindHandle {
                 index,

@@ -56,12 +56,15 @@ compile_error!(
 mod alchemy;
 mod backend;
 mod bind;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod config;
 mod error;
 mod fairing;
 pub mod filters;
+pub mod fixtures;
 mod guard;
-mod migrate;
+pub mod migrate;
 pub mod model;
 pub mod pagination;
 pub mod params;

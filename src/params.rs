@@ -191,7 +191,10 @@ fn parse<S: ListSpec>(request: &Request<'_>) -> Result<ListParams<S>, Repository
     let mut filters: Vec<Filter<S::Model>> = Vec::new();
     if let Some(search) = raw(request, "searchString").filter(|s| !s.is_empty()) {
         if S::SEARCH.is_empty() {
-            return Err(bad("searchString", "searchString is not supported: this list cannot be searched"));
+            return Err(bad(
+                "searchString",
+                "searchString is not supported: this list cannot be searched",
+            ));
         }
         let ignore_case = match raw(request, "searchIgnoreCase") {
             None | Some("false") => false,

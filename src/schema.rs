@@ -87,7 +87,7 @@ fn literal(value: Literal) -> sea_query::Value {
     }
 }
 
-fn build<S: SchemaStatement>(statement: &S, backend: Backend) -> String {
+pub(crate) fn build<S: SchemaStatement>(statement: &S, backend: Backend) -> String {
     match backend {
         Backend::Sqlite => statement.build_for(SqliteQueryBuilder),
         Backend::Postgres => statement.build_for(PostgresQueryBuilder),
@@ -95,7 +95,7 @@ fn build<S: SchemaStatement>(statement: &S, backend: Backend) -> String {
     }
 }
 
-trait SchemaStatement {
+pub(crate) trait SchemaStatement {
     fn build_for<B: SchemaBuilder>(&self, builder: B) -> String;
 }
 
@@ -114,8 +114,28 @@ impl SchemaStatement for sea_query::TableDropStatement {
         self.build(builder)
     }
 }
+impl SchemaStatement for sea_query::TableAlterStatement {
+    fn build_for<B: SchemaBuilder>(&self, builder: B) -> String {
+        self.build(builder)
+    }
+}
+impl SchemaStatement for sea_query::IndexDropStatement {
+    fn build_for<B: SchemaBuilder>(&self, builder: B) -> String {
+        self.build(builder)
+    }
+}
+impl SchemaStatement for sea_query::ForeignKeyCreateStatement {
+    fn build_for<B: SchemaBuilder>(&self, builder: B) -> String {
+        self.build(builder)
+    }
+}
+impl SchemaStatement for sea_query::ForeignKeyDropStatement {
+    fn build_for<B: SchemaBuilder>(&self, builder: B) -> String {
+        self.build(builder)
+    }
+}
 
-fn column_def(column: &Column, backend: Backend) -> sea_query::ColumnDef {
+pub(crate) fn column_def(column: &Column, backend: Backend) -> sea_query::ColumnDef {
     let mut def =
         sea_query::ColumnDef::new_with_type(column.name, crate::model::sql_type(column, backend));
     if column.nullable {
@@ -158,8 +178,21 @@ fn column_def(column: &Column, backend: Backend) -> sea_query::ColumnDef {
 /// assert!(sql.contains(r#"CONSTRAINT "uq_tag_label" UNIQUE ("label")"#), "{sql}");
 /// ```
 pub fn create_table_sql(table: &Table, backend: Backend) -> Vec<String> {
+    table_ddl(table, backend, table.name, true)
+}
+
+/// `CREATE TABLE` (named `name`, with or without `IF NOT EXISTS`) and its index statements.
+pub(crate) fn table_ddl(
+    table: &Table,
+    backend: Backend,
+    name: &str,
+    if_not_exists: bool,
+) -> Vec<String> {
     let mut create = SqTable::create();
-    create.table(table.name).if_not_exists();
+    create.table(sea_query::Alias::new(name));
+    if if_not_exists {
+        create.if_not_exists();
+    }
     for column in table.columns {
         create.col(column_def(column, backend));
     }
@@ -212,12 +245,14 @@ pub fn create_table_sql(table: &Table, backend: Backend) -> Vec<String> {
     let mut statements = vec![build(&create, backend)];
     if backend != Backend::MySql {
         for column in &indexed {
-            let index = Index::create()
-                .if_not_exists()
+            let mut index = Index::create();
+            if if_not_exists {
+                index.if_not_exists();
+            }
+            index
                 .name(table.index_name(column))
-                .table(table.name)
-                .col(column.name)
-                .to_owned();
+                .table(sea_query::Alias::new(name))
+                .col(column.name);
             statements.push(build(&index, backend));
         }
     }

@@ -12,7 +12,8 @@ use rocket_alchemy::filters::SortOrder;
 use rocket_alchemy::pagination::CursorPage;
 use rocket_alchemy::service::{Operation, ToChanges, ToModel};
 use rocket_alchemy::{
-    Alchemy, Changes, Jsonify, ListParams, ListSpec, Model, OffsetPagination, Repository, RepositoryError, Schema, Service, Session,
+    Alchemy, Changes, Jsonify, ListParams, ListSpec, Model, OffsetPagination, Repository,
+    RepositoryError, Schema, Service, Session,
 };
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -61,7 +62,11 @@ struct AuthorOut {
 impl Schema for AuthorOut {}
 impl From<Author> for AuthorOut {
     fn from(a: Author) -> Self {
-        AuthorOut { id: a.id, name: a.name, rank: a.rank }
+        AuthorOut {
+            id: a.id,
+            name: a.name,
+            rank: a.rank,
+        }
     }
 }
 
@@ -74,9 +79,17 @@ struct AuthorIn {
 impl ToModel<Author> for AuthorIn {
     fn to_model(self, _: Operation) -> Result<Author, RepositoryError> {
         if self.name.is_empty() || self.name.len() > 50 {
-            return Err(RepositoryError::Validation("name must be 1 to 50 characters".into()));
+            return Err(RepositoryError::Validation(
+                "name must be 1 to 50 characters".into(),
+            ));
         }
-        Ok(Author { id: Uuid::nil(), name: self.name, rank: self.rank, created_at: DateTime::UNIX_EPOCH, updated_at: DateTime::UNIX_EPOCH })
+        Ok(Author {
+            id: Uuid::nil(),
+            name: self.name,
+            rank: self.rank,
+            created_at: DateTime::UNIX_EPOCH,
+            updated_at: DateTime::UNIX_EPOCH,
+        })
     }
 }
 
@@ -87,63 +100,105 @@ struct AuthorPatch {
 impl ToChanges<Author> for AuthorPatch {
     fn to_changes(self) -> Result<Changes<Author>, RepositoryError> {
         if self.rank.is_some_and(|r| r < 0) {
-            return Err(RepositoryError::Validation("rank must not be negative".into()));
+            return Err(RepositoryError::Validation(
+                "rank must not be negative".into(),
+            ));
         }
         Ok(Changes::new().set_if(Author::RANK, self.rank))
     }
 }
 
 #[get("/authors")]
-async fn list(params: ListParams<Author>, db: Session<'_>) -> Result<Jsonify<OffsetPagination<AuthorOut>>, RepositoryError> {
+async fn list(
+    params: ListParams<Author>,
+    db: Session<'_>,
+) -> Result<Jsonify<OffsetPagination<AuthorOut>>, RepositoryError> {
     let authors = Service::<Author>::new(db);
     let (items, total) = authors.list_and_count(params.filters()).await?;
-    Ok(Jsonify::ok(authors.to_schema(items, total, params.filters())))
+    Ok(Jsonify::ok(authors.to_schema(
+        items,
+        total,
+        params.filters(),
+    )))
 }
 
 #[get("/plain")]
-async fn plain(params: Result<ListParams<Plain>, RepositoryError>, db: Session<'_>) -> Result<Jsonify<OffsetPagination<AuthorOut>>, RepositoryError> {
+async fn plain(
+    params: Result<ListParams<Plain>, RepositoryError>,
+    db: Session<'_>,
+) -> Result<Jsonify<OffsetPagination<AuthorOut>>, RepositoryError> {
     let params = params?;
     let authors = Service::<Author>::new(db);
     let (items, total) = authors.list_and_count(params.filters()).await?;
-    Ok(Jsonify::ok(authors.to_schema(items, total, params.filters())))
+    Ok(Jsonify::ok(authors.to_schema(
+        items,
+        total,
+        params.filters(),
+    )))
 }
 
 #[get("/tags")]
 async fn tags(params: ListParams<Tag>, db: Session<'_>) -> Result<String, RepositoryError> {
-    Ok(Repository::<Tag>::new(db).count(params.conditions()).await?.to_string())
+    Ok(Repository::<Tag>::new(db)
+        .count(params.conditions())
+        .await?
+        .to_string())
 }
 
 #[get("/authors/cursor")]
-async fn by_cursor(params: ListParams<Author>, db: Session<'_>, alchemy: &State<Alchemy>) -> Result<Jsonify<CursorPage<AuthorOut>>, RepositoryError> {
+async fn by_cursor(
+    params: ListParams<Author>,
+    db: Session<'_>,
+    alchemy: &State<Alchemy>,
+) -> Result<Jsonify<CursorPage<AuthorOut>>, RepositoryError> {
     let keyset = params.keyset();
-    let (rows, more) = Repository::<Author>::new(db).list_keyset(params.conditions(), keyset).await?;
+    let (rows, more) = Repository::<Author>::new(db)
+        .list_keyset(params.conditions(), keyset)
+        .await?;
     let next_cursor = more.then(|| alchemy.cursor_codec().encode(keyset, rows.last().unwrap()));
-    Ok(Jsonify::ok(CursorPage { items: rows.into_iter().map(Into::into).collect(), next_cursor }))
+    Ok(Jsonify::ok(CursorPage {
+        items: rows.into_iter().map(Into::into).collect(),
+        next_cursor,
+    }))
 }
 
 #[post("/authors", data = "<input>")]
-async fn create(input: Json<AuthorIn>, db: Session<'_>) -> Result<Jsonify<AuthorOut>, RepositoryError> {
+async fn create(
+    input: Json<AuthorIn>,
+    db: Session<'_>,
+) -> Result<Jsonify<AuthorOut>, RepositoryError> {
     let authors = Service::<Author>::new(db);
     let author = authors.create(input.into_inner()).await?;
     Ok(authors.jsonify(Status::Created, author.into()))
 }
 
 #[patch("/authors/<id>", data = "<input>")]
-async fn update(id: Uuid, input: Json<AuthorPatch>, db: Session<'_>) -> Result<Jsonify<AuthorOut>, RepositoryError> {
-    let author = Service::<Author>::new(db).update(id, input.into_inner()).await?;
+async fn update(
+    id: Uuid,
+    input: Json<AuthorPatch>,
+    db: Session<'_>,
+) -> Result<Jsonify<AuthorOut>, RepositoryError> {
+    let author = Service::<Author>::new(db)
+        .update(id, input.into_inner())
+        .await?;
     Ok(Jsonify::ok(author.into()))
 }
 
 #[get("/authors/<id>")]
 async fn one(id: Uuid, db: Session<'_>) -> Result<Jsonify<AuthorOut>, RepositoryError> {
-    Ok(Jsonify::ok(Service::<Author>::new(db).get(id).await?.into()))
+    Ok(Jsonify::ok(
+        Service::<Author>::new(db).get(id).await?.into(),
+    ))
 }
 
 async fn client(db: &TestDb) -> Client {
     let rocket = db
         .rocket("[databases.default]\ncreate_all = true\ncommit_mode = \"autocommit\"")
         .attach(Alchemy::fairing().model::<Author>().model::<Tag>())
-        .mount("/", routes![list, plain, tags, by_cursor, create, update, one])
+        .mount(
+            "/",
+            routes![list, plain, tags, by_cursor, create, update, one],
+        )
         .register("/", rocket_alchemy::params::catchers());
     Client::tracked(rocket).await.unwrap()
 }
@@ -161,8 +216,16 @@ async fn get(client: &Client, uri: &str) -> (u16, Value) {
 
 async fn seed(client: &Client) -> Vec<Value> {
     let mut out = Vec::new();
-    for (i, name) in ["Ann", "bob", "Cyd", "dee", "Eve", "fay", "Gus"].iter().enumerate() {
-        let r = client.post("/authors").header(ContentType::JSON).body(json!({ "name": name, "rank": i % 3 }).to_string()).dispatch().await;
+    for (i, name) in ["Ann", "bob", "Cyd", "dee", "Eve", "fay", "Gus"]
+        .iter()
+        .enumerate()
+    {
+        let r = client
+            .post("/authors")
+            .header(ContentType::JSON)
+            .body(json!({ "name": name, "rank": i % 3 }).to_string())
+            .dispatch()
+            .await;
         assert_eq!(r.status(), Status::Created);
         out.push(body(r).await);
     }
@@ -170,7 +233,12 @@ async fn seed(client: &Client) -> Vec<Value> {
 }
 
 fn names(page: &Value) -> Vec<&str> {
-    page["items"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect()
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect()
 }
 
 async fn list_parameters(db: TestDb) {
@@ -180,12 +248,39 @@ async fn list_parameters(db: TestDb) {
     let (status, page) = get(&client, "/authors").await;
     assert_eq!(status, 200);
     let keys: Vec<&String> = page.as_object().unwrap().keys().collect();
-    assert_eq!(keys, ["items", "limit", "offset", "total"], "OffsetPagination's exact shape");
-    assert_eq!((page["limit"].as_u64(), page["offset"].as_u64(), page["total"].as_u64()), (Some(10), Some(0), Some(7)));
+    assert_eq!(
+        keys,
+        ["items", "limit", "offset", "total"],
+        "OffsetPagination's exact shape"
+    );
+    assert_eq!(
+        (
+            page["limit"].as_u64(),
+            page["offset"].as_u64(),
+            page["total"].as_u64()
+        ),
+        (Some(10), Some(0), Some(7))
+    );
 
-    let (_, page) = get(&client, "/authors?currentPage=2&pageSize=3&orderBy=rank&sortOrder=desc").await;
-    assert_eq!((page["limit"].as_u64(), page["offset"].as_u64(), page["total"].as_u64()), (Some(3), Some(3), Some(7)));
-    let ranks: Vec<i64> = page["items"].as_array().unwrap().iter().map(|a| a["rank"].as_i64().unwrap()).collect();
+    let (_, page) = get(
+        &client,
+        "/authors?currentPage=2&pageSize=3&orderBy=rank&sortOrder=desc",
+    )
+    .await;
+    assert_eq!(
+        (
+            page["limit"].as_u64(),
+            page["offset"].as_u64(),
+            page["total"].as_u64()
+        ),
+        (Some(3), Some(3), Some(7))
+    );
+    let ranks: Vec<i64> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["rank"].as_i64().unwrap())
+        .collect();
     assert!(ranks.windows(2).all(|w| w[0] >= w[1]), "{ranks:?}");
 
     let (_, page) = get(&client, "/authors?searchString=E&searchIgnoreCase=true").await;
@@ -207,8 +302,14 @@ async fn list_parameters(db: TestDb) {
     assert_eq!(sorted(&page), ["Cyd", "bob"]);
 
     let far_past = "2000-01-01T00:00:00Z";
-    let far_future = (Utc::now() + chrono::TimeDelta::days(1)).to_rfc3339().replace('+', "%2B");
-    let (_, page) = get(&client, &format!("/authors?createdAfter={far_past}&createdBefore={far_future}")).await;
+    let far_future = (Utc::now() + chrono::TimeDelta::days(1))
+        .to_rfc3339()
+        .replace('+', "%2B");
+    let (_, page) = get(
+        &client,
+        &format!("/authors?createdAfter={far_past}&createdBefore={far_future}"),
+    )
+    .await;
     assert_eq!(page["total"], 7);
     let (_, page) = get(&client, &format!("/authors?updatedAfter={far_future}")).await;
     assert_eq!(page["total"], 0);
@@ -232,9 +333,18 @@ async fn list_parameters(db: TestDb) {
         }
     }
     assert_eq!(seen.len(), 7);
-    let tampered = cursor.map(|c| c.replacen('A', "B", 1)).unwrap_or_else(|| "x".into());
-    let (status, error) = get(&client, &format!("/authors/cursor?orderBy=rank&cursor={tampered}")).await;
-    assert_eq!((status, error["detail"].as_str()), (400, Some("cursor is invalid or expired")));
+    let tampered = cursor
+        .map(|c| c.replacen('A', "B", 1))
+        .unwrap_or_else(|| "x".into());
+    let (status, error) = get(
+        &client,
+        &format!("/authors/cursor?orderBy=rank&cursor={tampered}"),
+    )
+    .await;
+    assert_eq!(
+        (status, error["detail"].as_str()),
+        (400, Some("cursor is invalid or expired"))
+    );
 }
 
 async fn bad_parameters(db: TestDb) {
@@ -249,11 +359,17 @@ async fn bad_parameters(db: TestDb) {
         ("/authors?currentPage=0", "currentPage"),
         ("/authors?currentPage=x", "currentPage"),
         ("/authors?currentPage=99999999999999999999", "currentPage"),
-        ("/authors?currentPage=999999999999999999&pageSize=50", "currentPage"),
+        (
+            "/authors?currentPage=999999999999999999&pageSize=50",
+            "currentPage",
+        ),
         ("/authors?orderBy=password", "orderBy"),
         ("/authors?orderBy=id", "orderBy"),
         ("/authors?orderBy=name&sortOrder=up", "sortOrder"),
-        ("/authors?searchString=a&searchIgnoreCase=maybe", "searchIgnoreCase"),
+        (
+            "/authors?searchString=a&searchIgnoreCase=maybe",
+            "searchIgnoreCase",
+        ),
         ("/authors?ids=not-a-uuid", "ids"),
         ("/authors?currentPage=999999999999999999", "currentPage"),
         ("/authors?createdBefore=yesterday", "createdBefore"),
@@ -268,7 +384,10 @@ async fn bad_parameters(db: TestDb) {
         assert_eq!(status, 400, "{uri}: {error}");
         assert_eq!(error["status_code"], 400, "{uri}");
         let detail = error["detail"].as_str().unwrap();
-        assert!(detail.contains(parameter), "{uri}: the detail names `{parameter}`: {detail}");
+        assert!(
+            detail.contains(parameter),
+            "{uri}: the detail names `{parameter}`: {detail}"
+        );
     }
     // `ids=` with nothing in it is an empty collection: no rows, not an error.
     let (status, page) = get(&client, "/authors?ids=").await;
@@ -280,30 +399,72 @@ async fn service_and_error_responses(db: TestDb) {
     let created = seed(&client).await;
     let ann = created[0]["id"].as_str().unwrap().to_string();
 
-    let r = client.post("/authors").header(ContentType::JSON).body(r#"{"name": ""}"#).dispatch().await;
+    let r = client
+        .post("/authors")
+        .header(ContentType::JSON)
+        .body(r#"{"name": ""}"#)
+        .dispatch()
+        .await;
     assert_eq!(r.status(), Status::UnprocessableEntity);
-    assert_eq!(body(r).await, json!({ "status_code": 422, "detail": "name must be 1 to 50 characters" }));
+    assert_eq!(
+        body(r).await,
+        json!({ "status_code": 422, "detail": "name must be 1 to 50 characters" })
+    );
 
-    let r = client.post("/authors").header(ContentType::JSON).body(r#"{"name": "Ann"}"#).dispatch().await;
+    let r = client
+        .post("/authors")
+        .header(ContentType::JSON)
+        .body(r#"{"name": "Ann"}"#)
+        .dispatch()
+        .await;
     assert_eq!(r.status(), Status::Conflict);
     let error = body(r).await;
-    assert_eq!(error, json!({ "status_code": 409, "detail": "A record matching the supplied data already exists." }));
+    assert_eq!(
+        error,
+        json!({ "status_code": 409, "detail": "A record matching the supplied data already exists." })
+    );
 
     let (status, error) = get(&client, &format!("/authors/{}", Uuid::new_v4())).await;
-    assert_eq!((status, error), (404, json!({ "status_code": 404, "detail": "The requested resource was not found" })));
+    assert_eq!(
+        (status, error),
+        (
+            404,
+            json!({ "status_code": 404, "detail": "The requested resource was not found" })
+        )
+    );
 
-    let r = client.patch(format!("/authors/{ann}")).header(ContentType::JSON).body(r#"{"rank": 9}"#).dispatch().await;
+    let r = client
+        .patch(format!("/authors/{ann}"))
+        .header(ContentType::JSON)
+        .body(r#"{"rank": 9}"#)
+        .dispatch()
+        .await;
     assert_eq!(r.status(), Status::Ok);
     assert_eq!(body(r).await["rank"], 9);
-    let r = client.patch(format!("/authors/{ann}")).header(ContentType::JSON).body(r#"{"rank": -1}"#).dispatch().await;
+    let r = client
+        .patch(format!("/authors/{ann}"))
+        .header(ContentType::JSON)
+        .body(r#"{"rank": -1}"#)
+        .dispatch()
+        .await;
     assert_eq!(r.status(), Status::UnprocessableEntity);
-    let r = client.patch(format!("/authors/{ann}")).header(ContentType::JSON).body(r#"{}"#).dispatch().await;
+    let r = client
+        .patch(format!("/authors/{ann}"))
+        .header(ContentType::JSON)
+        .body(r#"{}"#)
+        .dispatch()
+        .await;
     assert_eq!(body(r).await["rank"], 9, "an empty patch changes nothing");
 
     // Rocket's own errors are JSON too, and no error body carries SQL or driver text.
     let (status, error) = get(&client, "/nowhere").await;
     assert_eq!((status, error["status_code"].as_u64()), (404, Some(404)));
-    let r = client.post("/authors").header(ContentType::JSON).body("{").dispatch().await;
+    let r = client
+        .post("/authors")
+        .header(ContentType::JSON)
+        .body("{")
+        .dispatch()
+        .await;
     assert!(matches!(r.status().code, 400 | 422));
     let text = r.into_string().await.unwrap();
     for leak in ["SELECT", "INSERT", "constraint", "sqlx", "duplicate"] {

@@ -12,8 +12,8 @@ use rocket::{delete, get, patch, post, routes, Build, Rocket, State};
 use rocket_alchemy::filters::SortOrder;
 use rocket_alchemy::service::{Operation, ToChanges, ToModel};
 use rocket_alchemy::{
-    Alchemy, Bind, Changes, CommitMode, DbSession, Jsonify, ListParams, ListSpec, Model, OffsetPagination, Repository,
-    RepositoryError, Schema, Service, Session,
+    Alchemy, Bind, Changes, CommitMode, DbSession, Jsonify, ListParams, ListSpec, Model,
+    OffsetPagination, Repository, RepositoryError, Schema, Service, Session,
 };
 use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
@@ -76,13 +76,21 @@ fn name(raw: &str) -> Result<String, RepositoryError> {
     let name = raw.trim();
     match name.chars().count() {
         0 => Err(RepositoryError::Validation("name must not be empty".into())),
-        n if n > 100 => Err(RepositoryError::Validation("name must be at most 100 characters".into())),
+        n if n > 100 => Err(RepositoryError::Validation(
+            "name must be at most 100 characters".into(),
+        )),
         _ => Ok(name.to_string()),
     }
 }
 
 fn new_author(name: String, dob: Option<NaiveDate>) -> Author {
-    Author { id: Uuid::nil(), name, dob, created_at: DateTime::UNIX_EPOCH, updated_at: DateTime::UNIX_EPOCH }
+    Author {
+        id: Uuid::nil(),
+        name,
+        dob,
+        created_at: DateTime::UNIX_EPOCH,
+        updated_at: DateTime::UNIX_EPOCH,
+    }
 }
 
 /// `POST /authors` and `/authors/batch` items.
@@ -115,7 +123,9 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<NaiveDate>>,
 impl ToChanges<Author> for AuthorPatch {
     fn to_changes(self) -> Result<Changes<Author>, RepositoryError> {
         let name = self.name.as_deref().map(name).transpose()?;
-        Ok(Changes::new().set_if(Author::NAME, name).set_if(Author::DOB, self.dob))
+        Ok(Changes::new()
+            .set_if(Author::NAME, name)
+            .set_if(Author::DOB, self.dob))
     }
 }
 
@@ -130,10 +140,9 @@ impl ToModel<Author> for AuthorForm<'_> {
     fn to_model(self, _: Operation) -> Result<Author, RepositoryError> {
         let dob = match self.dob.map(str::trim).filter(|d| !d.is_empty()) {
             None => None,
-            Some(raw) => Some(
-                NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-                    .map_err(|_| RepositoryError::Validation(format!("dob must be YYYY-MM-DD, got `{raw}`")))?,
-            ),
+            Some(raw) => Some(NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| {
+                RepositoryError::Validation(format!("dob must be YYYY-MM-DD, got `{raw}`"))
+            })?),
         };
         Ok(new_author(name(self.name)?, dob))
     }
@@ -151,9 +160,17 @@ impl ToModel<Book> for NewBook {
     fn to_model(self, _: Operation) -> Result<Book, RepositoryError> {
         let title = self.1.title.trim();
         match title.chars().count() {
-            0 => Err(RepositoryError::Validation("title must not be empty".into())),
-            n if n > 200 => Err(RepositoryError::Validation("title must be at most 200 characters".into())),
-            _ => Ok(Book { id: Uuid::nil(), title: title.to_string(), author_id: self.0 }),
+            0 => Err(RepositoryError::Validation(
+                "title must not be empty".into(),
+            )),
+            n if n > 200 => Err(RepositoryError::Validation(
+                "title must be at most 200 characters".into(),
+            )),
+            _ => Ok(Book {
+                id: Uuid::nil(),
+                title: title.to_string(),
+                author_id: self.0,
+            }),
         }
     }
 }
@@ -174,7 +191,13 @@ impl Schema for AuthorOut {}
 
 impl From<Author> for AuthorOut {
     fn from(a: Author) -> Self {
-        AuthorOut { id: a.id, name: a.name, dob: a.dob, created_at: a.created_at, updated_at: a.updated_at }
+        AuthorOut {
+            id: a.id,
+            name: a.name,
+            dob: a.dob,
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+        }
     }
 }
 
@@ -190,7 +213,11 @@ impl Schema for BookOut {}
 
 impl From<Book> for BookOut {
     fn from(b: Book) -> Self {
-        BookOut { id: b.id, title: b.title, author_id: b.author_id }
+        BookOut {
+            id: b.id,
+            title: b.title,
+            author_id: b.author_id,
+        }
     }
 }
 
@@ -217,7 +244,12 @@ impl Schema for AuditOut {}
 
 impl From<AuditEntry> for AuditOut {
     fn from(e: AuditEntry) -> Self {
-        AuditOut { id: e.id, action: e.action, entity_id: e.entity_id, created_at: e.created_at }
+        AuditOut {
+            id: e.id,
+            action: e.action,
+            entity_id: e.entity_id,
+            created_at: e.created_at,
+        }
     }
 }
 
@@ -227,8 +259,16 @@ type ApiResult<T> = Result<T, RepositoryError>;
 
 /// Records one audit entry in the audit bind's request session.
 async fn audit(audit: Session<'_, Audit>, action: &str, entity_id: Uuid) -> ApiResult<()> {
-    let entry = AuditEntry { id: 0, action: action.into(), entity_id, created_at: DateTime::UNIX_EPOCH };
-    Service::<AuditEntry>::new(audit).create(entry).await.map(drop)
+    let entry = AuditEntry {
+        id: 0,
+        action: action.into(),
+        entity_id,
+        created_at: DateTime::UNIX_EPOCH,
+    };
+    Service::<AuditEntry>::new(audit)
+        .create(entry)
+        .await
+        .map(drop)
 }
 
 /// This app commits explicitly in manual mode before answering 2xx or redirecting, so manual
@@ -243,35 +283,57 @@ async fn commit_if_manual(sessions: &[&DbSession]) -> ApiResult<()> {
 }
 
 #[get("/health")]
-async fn health(alchemy: &State<Alchemy>) -> (Status, Json<serde_json::Map<String, serde_json::Value>>) {
+async fn health(
+    alchemy: &State<Alchemy>,
+) -> (Status, Json<serde_json::Map<String, serde_json::Value>>) {
     let mut status = Status::Ok;
     let mut body = serde_json::Map::new();
     for (key, result) in alchemy.health().await {
         if result.is_err() {
             status = Status::ServiceUnavailable;
         }
-        body.insert(key, if result.is_ok() { "ok" } else { "unavailable" }.into());
+        body.insert(
+            key,
+            if result.is_ok() { "ok" } else { "unavailable" }.into(),
+        );
     }
     (status, Json(body))
 }
 
 #[get("/authors")]
-async fn list_authors(params: ListParams<Author>, db: Session<'_>) -> ApiResult<Jsonify<OffsetPagination<AuthorOut>>> {
+async fn list_authors(
+    params: ListParams<Author>,
+    db: Session<'_>,
+) -> ApiResult<Jsonify<OffsetPagination<AuthorOut>>> {
     let authors = Service::<Author>::new(db);
     let (items, total) = authors.list_and_count(params.filters()).await?;
-    Ok(Jsonify::ok(authors.to_schema(items, total, params.filters())))
+    Ok(Jsonify::ok(authors.to_schema(
+        items,
+        total,
+        params.filters(),
+    )))
 }
 
 #[post("/authors", data = "<input>")]
-async fn create_author(input: Json<AuthorCreate>, db: Session<'_>, log: Session<'_, Audit>) -> ApiResult<Jsonify<AuthorOut>> {
-    let author = Service::<Author>::new(db).create(input.into_inner()).await?;
+async fn create_author(
+    input: Json<AuthorCreate>,
+    db: Session<'_>,
+    log: Session<'_, Audit>,
+) -> ApiResult<Jsonify<AuthorOut>> {
+    let author = Service::<Author>::new(db)
+        .create(input.into_inner())
+        .await?;
     audit(log, "create", author.id).await?;
     commit_if_manual(&[&db, &log]).await?;
     Ok(Jsonify::with_status(Status::Created, author.into()))
 }
 
 #[post("/authors/form", data = "<form>")]
-async fn create_author_form(form: Form<AuthorForm<'_>>, db: Session<'_>, log: Session<'_, Audit>) -> ApiResult<Redirect> {
+async fn create_author_form(
+    form: Form<AuthorForm<'_>>,
+    db: Session<'_>,
+    log: Session<'_, Audit>,
+) -> ApiResult<Redirect> {
     let author = Service::<Author>::new(db).create(form.into_inner()).await?;
     audit(log, "create", author.id).await?;
     commit_if_manual(&[&db, &log]).await?;
@@ -279,14 +341,18 @@ async fn create_author_form(form: Form<AuthorForm<'_>>, db: Session<'_>, log: Se
 }
 
 #[post("/authors/batch", data = "<items>")]
-async fn create_batch(items: Json<Vec<serde_json::Value>>, db: Session<'_>, log: Session<'_, Audit>) -> ApiResult<Jsonify<Vec<AuthorOut>>> {
+async fn create_batch(
+    items: Json<Vec<serde_json::Value>>,
+    db: Session<'_>,
+    log: Session<'_, Audit>,
+) -> ApiResult<Jsonify<Vec<AuthorOut>>> {
     let authors = Service::<Author>::new(db);
     let mut created = Vec::new();
     // One by one: a bad item fails the request after earlier items were inserted; the
     // commit mode (or the missing manual commit) rolls those back.
     for (i, item) in items.into_inner().into_iter().enumerate() {
-        let input: AuthorCreate =
-            serde_json::from_value(item).map_err(|e| RepositoryError::Validation(format!("item {i}: {e}")))?;
+        let input: AuthorCreate = serde_json::from_value(item)
+            .map_err(|e| RepositoryError::Validation(format!("item {i}: {e}")))?;
         let author = authors.create(input).await.map_err(|e| match e {
             RepositoryError::Validation(m) => RepositoryError::Validation(format!("item {i}: {m}")),
             other => other,
@@ -302,13 +368,27 @@ async fn create_batch(items: Json<Vec<serde_json::Value>>, db: Session<'_>, log:
 async fn get_author(id: Uuid, db: Session<'_>) -> ApiResult<Jsonify<AuthorDetail>> {
     let authors = Repository::<Author>::new(db);
     let author = authors.get(id).await?;
-    let books = authors.children(std::slice::from_ref(&author), Book::AUTHOR_ID).await?.pop().unwrap_or_default();
-    Ok(Jsonify::ok(AuthorDetail { author: author.into(), books: books.into_iter().map(Into::into).collect() }))
+    let books = authors
+        .children(std::slice::from_ref(&author), Book::AUTHOR_ID)
+        .await?
+        .pop()
+        .unwrap_or_default();
+    Ok(Jsonify::ok(AuthorDetail {
+        author: author.into(),
+        books: books.into_iter().map(Into::into).collect(),
+    }))
 }
 
 #[patch("/authors/<id>", data = "<input>")]
-async fn update_author(id: Uuid, input: Json<AuthorPatch>, db: Session<'_>, log: Session<'_, Audit>) -> ApiResult<Jsonify<AuthorOut>> {
-    let author = Service::<Author>::new(db).update(id, input.into_inner()).await?;
+async fn update_author(
+    id: Uuid,
+    input: Json<AuthorPatch>,
+    db: Session<'_>,
+    log: Session<'_, Audit>,
+) -> ApiResult<Jsonify<AuthorOut>> {
+    let author = Service::<Author>::new(db)
+        .update(id, input.into_inner())
+        .await?;
     audit(log, "update", id).await?;
     commit_if_manual(&[&db, &log]).await?;
     Ok(Jsonify::ok(author.into()))
@@ -323,24 +403,42 @@ async fn delete_author(id: Uuid, db: Session<'_>, log: Session<'_, Audit>) -> Ap
 }
 
 #[post("/authors/<id>/books", data = "<input>")]
-async fn create_book(id: Uuid, input: Json<BookCreate>, db: Session<'_>) -> ApiResult<Jsonify<BookOut>> {
+async fn create_book(
+    id: Uuid,
+    input: Json<BookCreate>,
+    db: Session<'_>,
+) -> ApiResult<Jsonify<BookOut>> {
     Repository::<Author>::new(db).get(id).await?;
-    let book = Service::<Book>::new(db).create(NewBook(id, input.into_inner())).await?;
+    let book = Service::<Book>::new(db)
+        .create(NewBook(id, input.into_inner()))
+        .await?;
     commit_if_manual(&[&db]).await?;
     Ok(Jsonify::with_status(Status::Created, book.into()))
 }
 
 #[get("/audit")]
-async fn list_audit(params: ListParams<AuditEntry>, log: Session<'_, Audit>) -> ApiResult<Jsonify<OffsetPagination<AuditOut>>> {
+async fn list_audit(
+    params: ListParams<AuditEntry>,
+    log: Session<'_, Audit>,
+) -> ApiResult<Jsonify<OffsetPagination<AuditOut>>> {
     let entries = Service::<AuditEntry>::new(log);
     let (items, total) = entries.list_and_count(params.filters()).await?;
-    Ok(Jsonify::ok(entries.to_schema(items, total, params.filters())))
+    Ok(Jsonify::ok(entries.to_schema(
+        items,
+        total,
+        params.filters(),
+    )))
 }
 
 /// The app on any Figment (tests pass their own databases).
 pub fn app(figment: rocket::figment::Figment) -> Rocket<Build> {
     rocket::custom(figment)
-        .attach(Alchemy::fairing().model::<Author>().model::<Book>().model::<AuditEntry>())
+        .attach(
+            Alchemy::fairing()
+                .model::<Author>()
+                .model::<Book>()
+                .model::<AuditEntry>(),
+        )
         .mount(
             "/",
             routes![

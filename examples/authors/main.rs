@@ -9,9 +9,17 @@
 //!   cargo run --example authors
 //! ```
 
+//!
+//! The `database` command group runs inside it (see the README's migration section):
+//!
+//! ```sh
+//! cargo run --example authors -- database history
+//! cargo run --example authors -- database upgrade
+//! ```
+
 mod app;
 
-#[rocket::launch]
-fn rocket() -> _ {
-    app::app(rocket::Config::figment())
+#[rocket::main]
+async fn main() -> std::process::ExitCode {
+    rocket_alchemy::cli::run_or_launch(app::app(rocket::Config::figment())).await
 }
