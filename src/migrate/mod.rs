@@ -377,6 +377,13 @@ impl std::fmt::Debug for Migrator<'_> {
     }
 }
 
+/// An operation run under the migration lock.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Upgrade(Option<i64>),
+    Downgrade(Downgrade),
+}
+
 /// What a locked upgrade or downgrade did.
 enum Run {
     Done(Vec<Step>),
@@ -418,9 +425,11 @@ impl<'a> Migrator<'a> {
         let sql = format!(
             "SELECT version, description, {installed}, success, checksum, execution_time FROM {TABLE} ORDER BY version"
         );
+        if !self.tracking_table_exists().await? {
+            return Ok(Vec::new());
+        }
         with_pool!(self.pool(), pool => {
             let mut conn = pool.acquire().await?;
-            conn.ensure_migrations_table(TABLE).await?;
             let rows: Vec<(i64, String, String, bool, Vec<u8>, i64)> =
                 sqlx::query_as(AssertSqlSafe(sql)).fetch_all(&mut *conn).await?;
             Ok(rows
@@ -434,6 +443,21 @@ impl<'a> Migrator<'a> {
                     execution_time,
                 })
                 .collect())
+        })
+    }
+
+    /// Whether the tracking table exists (reading history creates nothing).
+    async fn tracking_table_exists(&self) -> Result<bool, MigrationError> {
+        let sql = match self.bind.backend() {
+            Backend::Sqlite => format!("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '{TABLE}'"),
+            Backend::Postgres => format!("SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = '{TABLE}'"),
+            Backend::MySql => format!(
+                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '{TABLE}'"
+            ),
+        };
+        with_pool!(self.pool(), pool => {
+            let n: i64 = sqlx::query_scalar(AssertSqlSafe(sql)).fetch_one(pool).await?;
+            Ok(n > 0)
         })
     }
 
@@ -553,15 +577,7 @@ impl<'a> Migrator<'a> {
         target: Option<i64>,
         out: &mut (dyn std::io::Write + Send),
     ) -> Result<Vec<Step>, MigrationError> {
-        let _file_lock = self.file_lock()?;
-        let run = with_pool!(self.pool(), pool => {
-            let mut conn = pool.acquire().await?;
-            conn.ensure_migrations_table(TABLE).await?;
-            conn.lock().await?;
-            let result = self.upgrade_locked(&mut *conn, target, out).await;
-            let _ = conn.unlock().await;
-            result
-        })?;
+        let run = self.locked(Op::Upgrade(target), out).await?;
         self.outcome(run).await
     }
 
@@ -611,6 +627,71 @@ impl<'a> Migrator<'a> {
         Ok(Run::Done(steps))
     }
 
+    /// Runs `op` on one connection holding the migration lock: sqlx's (a PostgreSQL advisory
+    /// lock), a checked named lock on MySQL (sqlx asks MySQL for an infinite wait with `-1`,
+    /// which MariaDB does not honour, and ignores the answer), a lock file next to a SQLite
+    /// database (sqlx has none for SQLite).
+    async fn locked(
+        &self,
+        op: Op,
+        out: &mut (dyn std::io::Write + Send),
+    ) -> Result<Run, MigrationError> {
+        let _file_lock = self.file_lock()?;
+        match self.pool() {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(pool) => {
+                let mut conn = pool.acquire().await?;
+                self.run_locked(&mut *conn, op, out).await
+            }
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(pool) => {
+                let mut conn = pool.acquire().await?;
+                self.run_locked(&mut *conn, op, out).await
+            }
+            #[cfg(feature = "mysql")]
+            Pool::MySql(pool) => {
+                let mut conn = pool.acquire().await?;
+                let (got,): (Option<i64>,) = sqlx::query_as(
+                    "SELECT GET_LOCK(CONCAT('rocket_alchemy_migrate_', DATABASE()), 600)",
+                )
+                .fetch_one(&mut *conn)
+                .await?;
+                if got != Some(1) {
+                    return Err(MigrationError::Source(
+                        "another process held the migration lock for 10 minutes".into(),
+                    ));
+                }
+                let result = self.run_locked(&mut *conn, op, out).await;
+                let _ = sqlx::query(
+                    "SELECT RELEASE_LOCK(CONCAT('rocket_alchemy_migrate_', DATABASE()))",
+                )
+                .execute(&mut *conn)
+                .await;
+                result
+            }
+        }
+    }
+
+    async fn run_locked<C: Migrate + Send + ?Sized>(
+        &self,
+        conn: &mut C,
+        op: Op,
+        out: &mut (dyn std::io::Write + Send),
+    ) -> Result<Run, MigrationError> {
+        // Lock first: two processes creating the tracking table at once race on PostgreSQL.
+        conn.lock().await?;
+        if let Err(e) = conn.ensure_migrations_table(TABLE).await {
+            let _ = conn.unlock().await;
+            return Err(e.into());
+        }
+        let result = match op {
+            Op::Upgrade(target) => self.upgrade_locked(conn, target, out).await,
+            Op::Downgrade(how) => self.downgrade_locked(conn, how, out).await,
+        };
+        let _ = conn.unlock().await;
+        result
+    }
+
     /// The steps of a run, or the error of its failed migration (diagnosed now that the
     /// migration's connection is back in the pool).
     async fn outcome(&self, run: Run) -> Result<Vec<Step>, MigrationError> {
@@ -630,15 +711,7 @@ impl<'a> Migrator<'a> {
         how: Downgrade,
         out: &mut (dyn std::io::Write + Send),
     ) -> Result<Vec<Step>, MigrationError> {
-        let _file_lock = self.file_lock()?;
-        let run = with_pool!(self.pool(), pool => {
-            let mut conn = pool.acquire().await?;
-            conn.ensure_migrations_table(TABLE).await?;
-            conn.lock().await?;
-            let result = self.downgrade_locked(&mut *conn, how, out).await;
-            let _ = conn.unlock().await;
-            result
-        })?;
+        let run = self.locked(Op::Downgrade(how), out).await?;
         self.outcome(run).await
     }
 
