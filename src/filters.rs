@@ -43,7 +43,11 @@
 //! | `not_in_search` | the value in none of the columns (AND) |
 //! | `comparison` | `eq`, `ne`, `gt`, `ge`, `lt`, `le`, `in`, `not_in`, `like`, `ilike`, `starts_with`, `ends_with`, `istarts_with`, `iends_with` |
 //! | `is_null`, `not_null` | `IS NULL`, `IS NOT NULL` |
-//! | `and`, `or` | groups |
+//! | `and`, `or` | groups: a member that restricts nothing counts as true (so it makes an `or` restrict nothing); an empty `or` matches nothing |
+//!
+//! Conditions follow SQL's three-valued logic: a comparison with NULL is unknown, so a row
+//! whose column is NULL matches neither `eq` nor `ne`, neither `in` nor `not_in`, and is left
+//! out by `not_in_search` on that column.
 //!
 //! Case-sensitive matching is exact on every backend (SQLite's `LIKE` ignores ASCII case,
 //! so `GLOB` is used there; MySQL compares bytes); case-insensitive matching uses `ILIKE` on
@@ -789,10 +793,14 @@ fn condition<M: Model>(kind: &Kind, backend: Backend) -> Result<Option<SimpleExp
             })
         }
         Kind::Group { any, filters } => {
+            // A member that restricts nothing is TRUE: it vanishes from an AND and makes an
+            // OR restrict nothing. An empty OR matches nothing, an empty AND everything.
             let mut parts = Vec::new();
             for f in filters {
-                if let Some(e) = condition::<M>(f, backend)? {
-                    parts.push(e);
+                match condition::<M>(f, backend)? {
+                    Some(e) => parts.push(e),
+                    None if *any => return Ok(None),
+                    None => {}
                 }
             }
             match (parts.is_empty(), any) {
@@ -827,6 +835,11 @@ pub fn escape_like(text: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// Whether a LIKE pattern ends with an unescaped `\`.
+fn ends_with_lone_escape(pattern: &str) -> bool {
+    pattern.chars().rev().take_while(|c| *c == '\\').count() % 2 == 1
 }
 
 /// Escapes GLOB's special characters (`*`, `?`, `[`) by bracketing them.
@@ -911,5 +924,9 @@ mod tests {
         assert_eq!(like_to_glob(r"100\%"), "100%");
         assert_eq!(like_to_glob("x*y?[z]"), "x[*]y[?][[]z]");
         assert_eq!(escape_like("50%_off\\"), r"50\%\_off\\");
+        assert!(ends_with_lone_escape(r"a\"));
+        assert!(!ends_with_lone_escape(r"a\\"));
+        assert!(ends_with_lone_escape(r"a\\\"));
+        assert!(!ends_with_lone_escape("a%"));
     }
 }

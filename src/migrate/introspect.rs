@@ -182,6 +182,18 @@ async fn sqlite(pool: &sqlx::SqlitePool) -> Result<Vec<LiveTable>, MigrationErro
     Ok(out)
 }
 
+/// name, kind, columns, referenced table, referenced columns, on delete, on update
+#[cfg(feature = "postgres")]
+type ConstraintRow = (
+    String,
+    String,
+    Vec<String>,
+    Option<String>,
+    Option<Vec<String>>,
+    String,
+    String,
+);
+
 #[cfg(feature = "postgres")]
 async fn postgres(pool: &sqlx::PgPool) -> Result<Vec<LiveTable>, MigrationError> {
     let mut conn = pool.acquire().await?;
@@ -217,7 +229,7 @@ async fn postgres(pool: &sqlx::PgPool) -> Result<Vec<LiveTable>, MigrationError>
             });
         }
         // Constraints: p (primary key), u (unique), f (foreign key), with their columns.
-        let constraints: Vec<(String, String, Vec<String>, Option<String>, Option<Vec<String>>, String, String)> = sqlx::query_as(
+        let constraints: Vec<ConstraintRow> = sqlx::query_as(
             "SELECT c.conname::text, c.contype::text, \
                     ARRAY(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY k(n, i) \
                           JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i), \
