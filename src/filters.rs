@@ -764,11 +764,16 @@ fn condition<M: Model>(kind: &Kind, backend: Backend) -> Result<Option<SimpleExp
                 Op::In => col::<M>(column).is_in(values.iter().cloned()),
                 Op::NotIn if values.is_empty() => return Ok(None),
                 Op::NotIn => col::<M>(column).is_not_in(values.iter().cloned()),
-                Op::Like => {
-                    text_match::<M>(backend, column, Pattern::Like(&text(first()?)?), false)
-                }
-                Op::ILike => {
-                    text_match::<M>(backend, column, Pattern::Like(&text(first()?)?), true)
+                Op::Like | Op::ILike => {
+                    let pattern = text(first()?)?;
+                    if ends_with_lone_escape(&pattern) {
+                        // PostgreSQL rejects such a pattern, the others read it literally.
+                        return Err(FilterError::new(
+                            *column,
+                            "a LIKE pattern cannot end with an escape character (`\\`)",
+                        ));
+                    }
+                    text_match::<M>(backend, column, Pattern::Like(&pattern), *op == Op::ILike)
                 }
                 Op::StartsWith => {
                     text_match::<M>(backend, column, Pattern::Prefix(&text(first()?)?), false)

@@ -60,7 +60,9 @@ impl Cli {
         Cli {
             exe,
             dir,
-            databases: format!("{{default={{url=\"{}\"}}}}", db.url),
+            // `create_all = true` must not hide anything from autogenerate (Advanced
+            // Alchemy's bug): the commands never run it.
+            databases: format!("{{default={{url=\"{}\",create_all=true}}}}", db.url),
         }
     }
 

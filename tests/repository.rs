@@ -605,6 +605,23 @@ async fn filters(db: TestDb) {
         names(vec![Filter::comparison(Author::NAME, Op::ILike, "b%")]).await,
         ["BETA"]
     );
+    let lone_escape = authors
+        .list(&[Filter::comparison(Author::NAME, Op::Like, "a\\")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(lone_escape, RepositoryError::InvalidFilter(_)),
+        "a pattern ending in `\\` is refused: {lone_escape:?}"
+    );
+    let no_op_or = Filter::or([
+        Filter::collection(Author::RANK, None::<Vec<i32>>),
+        Filter::eq(Author::RANK, 1),
+    ]);
+    assert_eq!(
+        names(vec![no_op_or]).await.len(),
+        6,
+        "a no-op member makes an `or` restrict nothing"
+    );
 
     // dates: exclusive vs inclusive
     assert_eq!(
