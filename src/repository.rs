@@ -135,6 +135,16 @@ pub enum RepositoryError {
         #[source]
         source: sqlx::Error,
     },
+    /// A repository was asked for on a session of another bind (a programming error).
+    #[error("model {model} belongs to bind \"{bind}\", not to the session's bind \"{session}\"")]
+    WrongBind {
+        /// The model.
+        model: &'static str,
+        /// Its bind.
+        bind: &'static str,
+        /// The session's bind.
+        session: String,
+    },
     /// The session failed (busy, commit failure, wrong bind…).
     #[error(transparent)]
     Session(SessionError),
@@ -185,9 +195,9 @@ impl RepositoryError {
             RepositoryError::Validation(_) => Status::UnprocessableEntity,
             RepositoryError::Unavailable { .. } => Status::ServiceUnavailable,
             RepositoryError::Session(e) => e.status(),
-            RepositoryError::MultipleResults { .. } | RepositoryError::Other { .. } => {
-                Status::InternalServerError
-            }
+            RepositoryError::MultipleResults { .. }
+            | RepositoryError::WrongBind { .. }
+            | RepositoryError::Other { .. } => Status::InternalServerError,
         }
     }
 
@@ -214,7 +224,9 @@ impl RepositoryError {
             RepositoryError::Refused(why) => (*why).into(),
             RepositoryError::Unavailable { .. } => DbErrorKind::Connection.detail().into(),
             RepositoryError::Session(e) => e.detail().into(),
-            RepositoryError::Other { .. } => "There was an error during data processing".into(),
+            RepositoryError::WrongBind { .. } | RepositoryError::Other { .. } => {
+                "There was an error during data processing".into()
+            }
         }
     }
 
@@ -397,9 +409,11 @@ impl<'s, M: Model> Repository<'s, M> {
         {
             Ok(Self::unchecked(session))
         } else {
-            Err(RepositoryError::Refused(
-                "the session is not on the model's bind",
-            ))
+            Err(RepositoryError::WrongBind {
+                model: M::TABLE.model,
+                bind,
+                session: session.bind_key().to_string(),
+            })
         }
     }
 
