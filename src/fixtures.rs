@@ -122,40 +122,25 @@ pub async fn rows(pool: &Pool, table: &Table) -> Result<Vec<Map<String, Json>>, 
         .order_by(table.primary_key().name, sea_query::Order::Asc)
         .to_owned();
     let mut out = Vec::new();
+    macro_rules! collect {
+        ($pool:expr, $builder:expr) => {{
+            let sql = select.to_string($builder);
+            for row in sqlx::query(AssertSqlSafe(sql)).fetch_all($pool).await? {
+                let mut object = Map::new();
+                for c in table.columns {
+                    object.insert(c.name.to_string(), to_json!(&row, c.name, c.ty));
+                }
+                out.push(object);
+            }
+        }};
+    }
     match pool {
         #[cfg(feature = "sqlite")]
-        Pool::Sqlite(pool) => {
-            let sql = select.to_string(sea_query::SqliteQueryBuilder);
-            for row in sqlx::query(AssertSqlSafe(sql)).fetch_all(pool).await? {
-                let mut object = Map::new();
-                for c in table.columns {
-                    object.insert(c.name.to_string(), to_json!(&row, c.name, c.ty));
-                }
-                out.push(object);
-            }
-        }
+        Pool::Sqlite(pool) => collect!(pool, sea_query::SqliteQueryBuilder),
         #[cfg(feature = "postgres")]
-        Pool::Postgres(pool) => {
-            let sql = select.to_string(sea_query::PostgresQueryBuilder);
-            for row in sqlx::query(AssertSqlSafe(sql)).fetch_all(pool).await? {
-                let mut object = Map::new();
-                for c in table.columns {
-                    object.insert(c.name.to_string(), to_json!(&row, c.name, c.ty));
-                }
-                out.push(object);
-            }
-        }
+        Pool::Postgres(pool) => collect!(pool, sea_query::PostgresQueryBuilder),
         #[cfg(feature = "mysql")]
-        Pool::MySql(pool) => {
-            let sql = select.to_string(sea_query::MysqlQueryBuilder);
-            for row in sqlx::query(AssertSqlSafe(sql)).fetch_all(pool).await? {
-                let mut object = Map::new();
-                for c in table.columns {
-                    object.insert(c.name.to_string(), to_json!(&row, c.name, c.ty));
-                }
-                out.push(object);
-            }
-        }
+        Pool::MySql(pool) => collect!(pool, sea_query::MysqlQueryBuilder),
     }
     Ok(out)
 }

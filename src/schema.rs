@@ -99,41 +99,25 @@ pub(crate) trait SchemaStatement {
     fn build_for<B: SchemaBuilder>(&self, builder: B) -> String;
 }
 
-impl SchemaStatement for sea_query::TableCreateStatement {
-    fn build_for<B: SchemaBuilder>(&self, builder: B) -> String {
-        self.build(builder)
-    }
+macro_rules! schema_statement {
+    ($($statement:ty),*) => {$(
+        impl SchemaStatement for $statement {
+            fn build_for<B: SchemaBuilder>(&self, builder: B) -> String {
+                self.build(builder)
+            }
+        }
+    )*};
 }
-impl SchemaStatement for sea_query::IndexCreateStatement {
-    fn build_for<B: SchemaBuilder>(&self, builder: B) -> String {
-        self.build(builder)
-    }
-}
-impl SchemaStatement for sea_query::TableDropStatement {
-    fn build_for<B: SchemaBuilder>(&self, builder: B) -> String {
-        self.build(builder)
-    }
-}
-impl SchemaStatement for sea_query::TableAlterStatement {
-    fn build_for<B: SchemaBuilder>(&self, builder: B) -> String {
-        self.build(builder)
-    }
-}
-impl SchemaStatement for sea_query::IndexDropStatement {
-    fn build_for<B: SchemaBuilder>(&self, builder: B) -> String {
-        self.build(builder)
-    }
-}
-impl SchemaStatement for sea_query::ForeignKeyCreateStatement {
-    fn build_for<B: SchemaBuilder>(&self, builder: B) -> String {
-        self.build(builder)
-    }
-}
-impl SchemaStatement for sea_query::ForeignKeyDropStatement {
-    fn build_for<B: SchemaBuilder>(&self, builder: B) -> String {
-        self.build(builder)
-    }
-}
+
+schema_statement!(
+    sea_query::TableCreateStatement,
+    sea_query::IndexCreateStatement,
+    sea_query::TableDropStatement,
+    sea_query::TableAlterStatement,
+    sea_query::IndexDropStatement,
+    sea_query::ForeignKeyCreateStatement,
+    sea_query::ForeignKeyDropStatement
+);
 
 pub(crate) fn column_def(column: &Column, backend: Backend) -> sea_query::ColumnDef {
     let mut def =

@@ -234,6 +234,15 @@ fn same_action(a: ReferentialAction, b: ReferentialAction, backend: Backend) -> 
             && matches!((a, b), (NoAction, Restrict) | (Restrict, NoAction)))
 }
 
+/// Whether two foreign keys are the same constraint (names aside: SQLite keeps none).
+fn same_fk(a: &LiveForeignKey, b: &LiveForeignKey, backend: Backend) -> bool {
+    a.column == b.column
+        && a.ref_table == b.ref_table
+        && a.ref_column == b.ref_column
+        && same_action(a.on_delete, b.on_delete, backend)
+        && same_action(a.on_update, b.on_update, backend)
+}
+
 fn action_sql(action: ReferentialAction) -> &'static str {
     match action {
         ReferentialAction::NoAction => "NO ACTION",
@@ -553,13 +562,10 @@ fn alter_table(ops: &mut Ops, table: &Table, live: &LiveTable) -> Result<(), Mig
 
     // Foreign keys that go away.
     for fk in &live.foreign_keys {
-        let kept = want.foreign_keys.iter().any(|(_, w)| {
-            w.column == fk.column
-                && w.ref_table == fk.ref_table
-                && w.ref_column == fk.ref_column
-                && same_action(w.on_delete, fk.on_delete, backend)
-                && same_action(w.on_update, fk.on_update, backend)
-        });
+        let kept = want
+            .foreign_keys
+            .iter()
+            .any(|(_, w)| same_fk(w, fk, backend));
         if kept {
             continue;
         }
@@ -825,13 +831,7 @@ fn alter_table(ops: &mut Ops, table: &Table, live: &LiveTable) -> Result<(), Mig
     }
     // New foreign keys.
     for (name, fk) in &want.foreign_keys {
-        let exists = live.foreign_keys.iter().any(|l| {
-            l.column == fk.column
-                && l.ref_table == fk.ref_table
-                && l.ref_column == fk.ref_column
-                && same_action(l.on_delete, fk.on_delete, backend)
-                && same_action(l.on_update, fk.on_update, backend)
-        });
+        let exists = live.foreign_keys.iter().any(|l| same_fk(l, fk, backend));
         if exists {
             continue;
         }
@@ -884,15 +884,10 @@ fn sqlite_table(ops: &mut Ops, table: &Table, live: &LiveTable) -> Result<(), Mi
             || live_uniques.iter().any(|c| !want_uniques.contains(c))
     };
     let fks_changed = want.foreign_keys.len() != live.foreign_keys.len()
-        || want.foreign_keys.iter().any(|(_, w)| {
-            !live.foreign_keys.iter().any(|l| {
-                l.column == w.column
-                    && l.ref_table == w.ref_table
-                    && l.ref_column == w.ref_column
-                    && same_action(l.on_delete, w.on_delete, backend)
-                    && same_action(l.on_update, w.on_update, backend)
-            })
-        });
+        || want
+            .foreign_keys
+            .iter()
+            .any(|(_, w)| !live.foreign_keys.iter().any(|l| same_fk(l, w, backend)));
     let simple_adds = added.iter().all(|c| {
         (c.nullable || c.default.is_some())
             && c.audit.is_none()
