@@ -62,7 +62,9 @@ use rocket::{get, post, routes, Build, Rocket, State};
 use rocket_alchemy::sea_query::{
     Expr, ExprTrait, InsertStatement, Query, SelectStatement, SqliteQueryBuilder,
 };
-use rocket_alchemy::{Alchemy, Model, ModelExt, Session, SessionError};
+use rocket_alchemy::{
+    Alchemy, Model, ModelExt, Repository, RepositoryError, Session, SessionError,
+};
 use sqlx::SqlitePool;
 
 /// The benchmark table, `bench_row`: an auto-increment `id` primary key, `label` and `n`.
@@ -133,6 +135,22 @@ async fn session_select_by_id_raw(id: i64, session: Session<'_>) -> Result<Strin
         .fetch_one(&mut *conn)
         .await?;
     Ok(row.label)
+}
+
+#[post("/repo/insert")]
+async fn repo_insert(session: Session<'_>) -> Result<&'static str, RepositoryError> {
+    let row = BenchRow {
+        id: 0,
+        label: LABEL.into(),
+        n: 1,
+    };
+    Repository::<BenchRow>::new(session).create(row).await?;
+    Ok("ok")
+}
+
+#[get("/repo/select/<id>")]
+async fn repo_select_by_id(id: i64, session: Session<'_>) -> Result<String, RepositoryError> {
+    Ok(Repository::<BenchRow>::new(session).get(id).await?.label)
 }
 
 #[get("/unused_guard")]
@@ -250,6 +268,8 @@ fn rocket(db: &Path) -> Rocket<Build> {
                 session_insert_raw,
                 session_select_by_id,
                 session_select_by_id_raw,
+                repo_insert,
+                repo_select_by_id,
                 unused_guard,
                 baseline_insert,
                 baseline_select_by_id,
@@ -294,7 +314,12 @@ async fn verify(client: &Client, pool: &SqlitePool) {
     );
 
     // Every insert route commits exactly one row.
-    for uri in ["/session/insert", "/session/insert_raw", "/baseline/insert"] {
+    for uri in [
+        "/session/insert",
+        "/session/insert_raw",
+        "/repo/insert",
+        "/baseline/insert",
+    ] {
         let before = count(pool).await;
         let response = client.post(uri).dispatch().await;
         assert_eq!(response.status(), Status::Ok, "POST {uri}");
@@ -309,6 +334,7 @@ async fn verify(client: &Client, pool: &SqlitePool) {
     for prefix in [
         "/session/select",
         "/session/select_raw",
+        "/repo/select",
         "/baseline/select",
         "/baseline/select_no_tx",
     ] {
@@ -576,6 +602,7 @@ fn main() {
         vec![
             Route::new("session_insert", Req::Post("/session/insert")),
             Route::new("session_insert_raw", Req::Post("/session/insert_raw")),
+            Route::new("repo_insert", Req::Post("/repo/insert")),
             Route::new("baseline_insert", Req::Post("/baseline/insert")),
         ],
     );
@@ -587,6 +614,7 @@ fn main() {
                 "session_select_by_id_raw",
                 Req::GetById("/session/select_raw"),
             ),
+            Route::new("repo_select_by_id", Req::GetById("/repo/select")),
             Route::new("baseline_select_by_id", Req::GetById("/baseline/select")),
             Route::new(
                 "baseline_select_by_id_no_tx",
@@ -642,6 +670,12 @@ fn main() {
             "baseline_insert",
         ),
         (
+            "insert, autocommit (Repository::create)",
+            &insert,
+            "repo_insert",
+            "baseline_insert",
+        ),
+        (
             "select by id (both in a transaction)",
             &select,
             "session_select_by_id",
@@ -651,6 +685,12 @@ fn main() {
             "select by id (sqlite() + sqlx, both tx)",
             &select,
             "session_select_by_id_raw",
+            "baseline_select_by_id",
+        ),
+        (
+            "select by id (Repository::get, both tx)",
+            &select,
+            "repo_select_by_id",
             "baseline_select_by_id",
         ),
         (
