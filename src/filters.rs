@@ -336,18 +336,26 @@ impl<M: Model> Filter<M> {
         })
     }
 
+    fn collection_of<T: Scalar, I>(column: Col<M, T>, values_: Option<I>, negate: bool) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<T::Inner>,
+    {
+        let values = values_.map(|v| values(v.into_iter().map(|x| x.into())));
+        Self::new(Kind::Collection {
+            column: column.name(),
+            values,
+            negate,
+        })
+    }
+
     /// `column IN (values)`: an empty list matches nothing, `None` is a no-op.
     pub fn collection<T: Scalar, I>(column: Col<M, T>, values_: Option<I>) -> Self
     where
         I: IntoIterator,
         I::Item: Into<T::Inner>,
     {
-        let values_ = values_.map(|v| values(v.into_iter().map(|x| x.into())));
-        Self::new(Kind::Collection {
-            column: column.name(),
-            values: values_,
-            negate: false,
-        })
+        Self::collection_of(column, values_, false)
     }
 
     /// `column NOT IN (values)`: empty or `None` is a no-op.
@@ -356,12 +364,7 @@ impl<M: Model> Filter<M> {
         I: IntoIterator,
         I::Item: Into<T::Inner>,
     {
-        let values_ = values_.map(|v| values(v.into_iter().map(|x| x.into())));
-        Self::new(Kind::Collection {
-            column: column.name(),
-            values: values_,
-            negate: true,
-        })
+        Self::collection_of(column, values_, true)
     }
 
     /// `value` appears in any of `columns` (`%value%`, wildcards in `value` literal).

@@ -657,21 +657,7 @@ fn alter_table(ops: &mut Ops, table: &Table, live: &LiveTable) -> Result<(), Mig
     }
     // Added columns.
     for column in &added {
-        let up = build(
-            SqTable::alter()
-                .table(table.name)
-                .add_column(column_def(column, backend)),
-            backend,
-        );
-        let down = build(
-            SqTable::alter().table(table.name).drop_column(column.name),
-            backend,
-        );
-        ops.push(
-            format!("+ column {}.{}", table.name, column.name),
-            vec![up],
-            vec![down],
-        );
+        add_column(ops, table, column);
     }
     // Changed columns.
     for (column, current, what) in &changed {
@@ -852,6 +838,26 @@ fn alter_table(ops: &mut Ops, table: &Table, live: &LiveTable) -> Result<(), Mig
     Ok(())
 }
 
+/// `ALTER TABLE … ADD COLUMN` (and its `DROP COLUMN`).
+fn add_column(ops: &mut Ops, table: &Table, column: &Column) {
+    let backend = ops.backend;
+    let up = build(
+        SqTable::alter()
+            .table(table.name)
+            .add_column(column_def(column, backend)),
+        backend,
+    );
+    let down = build(
+        SqTable::alter().table(table.name).drop_column(column.name),
+        backend,
+    );
+    ops.push(
+        format!("+ column {}.{}", table.name, column.name),
+        vec![up],
+        vec![down],
+    );
+}
+
 fn add_fk_sql(backend: Backend, table: &str, name: &str, fk: &LiveForeignKey) -> String {
     build(
         SqForeignKey::create()
@@ -922,21 +928,7 @@ fn sqlite_table(ops: &mut Ops, table: &Table, live: &LiveTable) -> Result<(), Mi
         || !simple_adds;
     if !needs_rebuild {
         for column in &added {
-            let up = build(
-                SqTable::alter()
-                    .table(table.name)
-                    .add_column(column_def(column, backend)),
-                backend,
-            );
-            let down = build(
-                SqTable::alter().table(table.name).drop_column(column.name),
-                backend,
-            );
-            ops.push(
-                format!("+ column {}.{}", table.name, column.name),
-                vec![up],
-                vec![down],
-            );
+            add_column(ops, table, column);
         }
         for (create, name, column) in index_changes {
             let create_sql = format!("CREATE INDEX {} ON {t} ({})", ops.q(&name), ops.q(&column));
