@@ -979,6 +979,34 @@ impl<'s, M: Model> Repository<'s, M> {
         self.committed(row).await
     }
 
+    /// Reads the rows `condition` selects (locked where the backend can), deletes them, and
+    /// returns them with the number of rows the DELETE removed.
+    async fn take(
+        &self,
+        mut select: SelectStatement,
+        condition: Condition,
+    ) -> Result<(Vec<M>, u64)> {
+        select.cond_where(condition.clone());
+        if self.backend() != Backend::Sqlite {
+            select.lock(LockType::Update);
+        }
+        let rows: Vec<M> = self
+            .session
+            .fetch_all(&select)
+            .await
+            .map_err(|e| self.err(e))?;
+        let delete = Query::delete()
+            .from_table(M::TABLE.name)
+            .cond_where(condition)
+            .to_owned();
+        let deleted = self
+            .session
+            .execute(&delete)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok((rows, deleted))
+    }
+
     /// Deletes the rows with these keys (chunked) and returns those that existed.
     pub async fn delete_many<I: Into<Value>>(
         &self,
@@ -989,22 +1017,9 @@ impl<'s, M: Model> Repository<'s, M> {
         let mut out = Vec::new();
         for chunk in ids.chunks(parameter_limit(self.backend())) {
             let mut select = M::select_statement();
-            select.and_where(Self::col(pk).is_in(chunk.iter().cloned()));
             select.order_by((M::TABLE.name, pk), Order::Asc);
-            self.clone().with_for_update(true).lock(&mut select);
-            let rows: Vec<M> = self
-                .session
-                .fetch_all(&select)
-                .await
-                .map_err(|e| self.err(e))?;
-            let delete = Query::delete()
-                .from_table(M::TABLE.name)
-                .and_where(Expr::col(pk).is_in(chunk.iter().cloned()))
-                .to_owned();
-            self.session
-                .execute(&delete)
-                .await
-                .map_err(|e| self.err(e))?;
+            let condition = Condition::all().add(Self::col(pk).is_in(chunk.iter().cloned()));
+            let (rows, _) = self.take(select, condition).await?;
             out.extend(rows);
         }
         self.committed(out).await
@@ -1013,27 +1028,13 @@ impl<'s, M: Model> Repository<'s, M> {
     /// Deletes the rows matching `filters` and returns them. Refuses to run without a
     /// filter that restricts rows unless `allow_all` is set.
     pub async fn delete_where(&self, filters: &[Filter<M>], allow_all: bool) -> Result<Vec<M>> {
-        let (mut select, compiled) = self.select(filters, false)?;
+        let compiled = filters::compile(filters, self.backend())?;
         if !compiled.has_where && !allow_all {
             return Err(RepositoryError::Refused(
                 "delete_where without a filter deletes every row; pass allow_all to mean it",
             ));
         }
-        self.clone().with_for_update(true).lock(&mut select);
-        let rows: Vec<M> = self
-            .session
-            .fetch_all(&select)
-            .await
-            .map_err(|e| self.err(e))?;
-        let delete = Query::delete()
-            .from_table(M::TABLE.name)
-            .cond_where(compiled.condition)
-            .to_owned();
-        let deleted = self
-            .session
-            .execute(&delete)
-            .await
-            .map_err(|e| self.err(e))?;
+        let (rows, deleted) = self.take(M::select_statement(), compiled.condition).await?;
         if deleted != rows.len() as u64 {
             // Something changed between the read and the delete (possible without row locks).
             let _ = self.session.rollback().await;
