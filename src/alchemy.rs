@@ -6,11 +6,12 @@ use rocket::figment::Figment;
 use rocket::tokio::sync::OnceCell;
 use rocket::{Phase, Rocket};
 
-use crate::backend::{scrub, Pool};
+use crate::backend::{scrub, Pool, Writer};
 use crate::bind::{Bind, DEFAULT_KEY};
 use crate::config::{Backend, ConfigError, DatabaseConfig, RedactedUrl};
 use crate::model::Table;
 use crate::pagination::CursorCodec;
+use crate::prepared::StatementCache;
 use crate::schema::{self, SchemaError};
 use crate::session::DbSession;
 
@@ -119,8 +120,10 @@ pub struct BindHandle {
     default: bool,
     config: DatabaseConfig,
     pool: Pool,
+    writer: Writer,
     tables: Vec<&'static Table>,
     schema: OnceCell<()>,
+    statements: StatementCache,
 }
 
 impl std::fmt::Debug for BindHandle {
@@ -150,6 +153,22 @@ impl BindHandle {
     /// Its pool.
     pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// Its write side (SQLite's write connection and queue).
+    pub(crate) fn writer(&self) -> &Writer {
+        &self.writer
+    }
+
+    /// Its prepared statements.
+    pub(crate) fn statements(&self) -> &StatementCache {
+        &self.statements
+    }
+
+    /// Closes its pool (and SQLite's write connection).
+    pub(crate) async fn close(&self) {
+        self.pool.close().await;
+        self.writer.close().await;
     }
 
     /// Its engine.
@@ -289,11 +308,11 @@ impl Alchemy {
             if startup == Startup::Passive {
                 config.lazy = true;
             }
-            let pool = match Pool::open(&config).await {
-                Ok(pool) => pool,
+            let (pool, writer) = match Pool::open(&config).await {
+                Ok(opened) => opened,
                 Err(e) => {
                     for bind in &binds {
-                        bind.pool.close().await;
+                        bind.close().await;
                     }
                     return Err(LaunchError::Connect {
                         bind: config.bind_key.clone(),
@@ -321,8 +340,10 @@ impl Alchemy {
                 default,
                 config,
                 pool,
+                writer,
                 tables,
                 schema: OnceCell::new(),
+                statements: StatementCache::default(),
             }));
         }
         let alchemy = Alchemy {
@@ -427,9 +448,11 @@ impl Alchemy {
     }
 
     /// A new session on `key`, outside any request: commit it yourself; dropping it rolls
-    /// back.
+    /// back. It begins as a reader and becomes a writer at its first write (see
+    /// [`Access`](crate::Access); [`DbSession::set_access`] changes that).
     pub fn session(&self, key: &str) -> Result<DbSession, UnknownBind> {
-        self.bind(key).map(|b| DbSession::new(b.clone()))
+        self.bind(key)
+            .map(|b| DbSession::new(b.clone(), crate::Access::Read))
     }
 
     /// Creates the model tables of `key` that do not exist yet.
@@ -476,7 +499,7 @@ impl Alchemy {
     pub async fn close(&self) {
         for bind in self.binds.iter() {
             let timeout = bind.config.connect_timeout;
-            if rocket::tokio::time::timeout(timeout, bind.pool.close())
+            if rocket::tokio::time::timeout(timeout, bind.close())
                 .await
                 .is_err()
             {

@@ -7,13 +7,17 @@ use sqlx::pool::PoolOptions;
 use sqlx::ConnectOptions;
 
 use crate::config::{Backend, DatabaseConfig, RedactedUrl};
+#[cfg(feature = "sqlite")]
+use crate::write_queue::SqliteWriter;
 
 #[cfg(feature = "mysql")]
 use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlPool};
 #[cfg(feature = "postgres")]
 use sqlx::postgres::{PgConnectOptions, PgPool, Postgres};
 #[cfg(feature = "sqlite")]
-use sqlx::sqlite::{Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool};
+use sqlx::sqlite::{
+    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous,
+};
 
 /// A bind's connection pool: a plain sqlx pool of the engine its URL names.
 ///
@@ -117,9 +121,10 @@ impl Pool {
         with_pool!(self, p => p.acquire().await?.ping().await)
     }
 
-    /// Builds the pool described by `config`. With `lazy = false` one connection is opened
-    /// (and the pool fails if it cannot be); with `lazy = true` nothing is opened yet.
-    pub(crate) async fn open(config: &DatabaseConfig) -> Result<Pool, sqlx::Error> {
+    /// Builds the pool described by `config` (and, for SQLite, its write side). With
+    /// `lazy = false` one connection is opened (and the pool fails if it cannot be); with
+    /// `lazy = true` nothing is opened yet.
+    pub(crate) async fn open(config: &DatabaseConfig) -> Result<(Pool, Writer), sqlx::Error> {
         let url = config.url.expose();
         match config.backend {
             #[cfg(feature = "sqlite")]
@@ -137,11 +142,29 @@ impl Pool {
                         std::fs::create_dir_all(parent)?;
                     }
                 }
-                let pool = match config.lazy && !in_memory {
-                    true => pool.connect_lazy_with(options),
-                    false => pool.connect_with(options).await?,
+                let lazy = config.lazy && !in_memory;
+                let pool = match lazy {
+                    true => pool.connect_lazy_with(options.clone()),
+                    false => pool.connect_with(options.clone()).await?,
                 };
-                Ok(Pool::Sqlite(pool))
+                let writer = if in_memory {
+                    SqliteWriter::new(None, None, config.connect_timeout)
+                } else {
+                    // One write connection: SQLite writes one transaction at a time anyway.
+                    let write_pool = pool_options::<Sqlite>(config)
+                        .min_connections(0)
+                        .max_connections(1);
+                    let write_pool = match lazy {
+                        true => write_pool.connect_lazy_with(options.clone()),
+                        false => write_pool.connect_with(options.clone()).await?,
+                    };
+                    SqliteWriter::new(
+                        Some(write_pool),
+                        Some(options.get_filename()),
+                        config.connect_timeout,
+                    )
+                };
+                Ok((Pool::Sqlite(pool), Writer::Sqlite(writer)))
             }
             #[cfg(feature = "postgres")]
             Backend::Postgres => {
@@ -151,7 +174,7 @@ impl Pool {
                     true => pool.connect_lazy_with(options),
                     false => pool.connect_with(options).await?,
                 };
-                Ok(Pool::Postgres(pool))
+                Ok((Pool::Postgres(pool), Writer::Server))
             }
             #[cfg(feature = "mysql")]
             Backend::MySql => {
@@ -161,12 +184,42 @@ impl Pool {
                     true => pool.connect_lazy_with(options),
                     false => pool.connect_with(options).await?,
                 };
-                Ok(Pool::MySql(pool))
+                Ok((Pool::MySql(pool), Writer::Server))
             }
             #[allow(unreachable_patterns)]
             other => Err(sqlx::Error::Configuration(
                 format!("the `{other}` feature of rocket_alchemy is disabled").into(),
             )),
+        }
+    }
+}
+
+/// The write side of a bind.
+#[derive(Debug)]
+pub(crate) enum Writer {
+    /// A database server: writers share the pool; the server orders them.
+    #[allow(dead_code)]
+    Server,
+    /// SQLite: a write connection and the file's write queue.
+    #[cfg(feature = "sqlite")]
+    Sqlite(SqliteWriter),
+}
+
+impl Writer {
+    /// The SQLite write side, if this is one.
+    #[cfg(feature = "sqlite")]
+    pub(crate) fn sqlite(&self) -> Option<&SqliteWriter> {
+        match self {
+            Writer::Sqlite(writer) => Some(writer),
+            _ => None,
+        }
+    }
+
+    pub(crate) async fn close(&self) {
+        match self {
+            Writer::Server => {}
+            #[cfg(feature = "sqlite")]
+            Writer::Sqlite(writer) => writer.close().await,
         }
     }
 }
@@ -224,11 +277,30 @@ fn sqlite_options(config: &DatabaseConfig) -> Result<(SqliteConnectOptions, bool
             J::Off => SqliteJournalMode::Off,
         }
     });
-    match (journal, in_memory) {
-        (Some(mode), _) => options = options.journal_mode(mode),
-        (None, false) => options = options.journal_mode(SqliteJournalMode::Wal),
-        (None, true) => {}
-    }
+    let wal = match (journal, in_memory) {
+        (Some(mode), _) => {
+            options = options.journal_mode(mode);
+            mode == SqliteJournalMode::Wal
+        }
+        (None, false) => {
+            options = options.journal_mode(SqliteJournalMode::Wal);
+            true
+        }
+        (None, true) => false,
+    };
+    let synchronous = settings.synchronous.map(|level| {
+        use crate::config::Synchronous as S;
+        match level {
+            S::Off => SqliteSynchronous::Off,
+            S::Normal => SqliteSynchronous::Normal,
+            S::Full => SqliteSynchronous::Full,
+            S::Extra => SqliteSynchronous::Extra,
+        }
+    });
+    options = options.synchronous(synchronous.unwrap_or(match wal {
+        true => SqliteSynchronous::Normal,
+        false => SqliteSynchronous::Full,
+    }));
     Ok((log_options(options, config), in_memory))
 }
 

@@ -158,6 +158,26 @@ pub enum JournalMode {
     Off,
 }
 
+/// SQLite `synchronous` levels accepted by the `synchronous` key: how hard a commit pushes
+/// its data to the disk before it returns. Every level keeps every acknowledged write across
+/// a crash of the *process*; they differ on an operating-system crash or a power loss.
+///
+/// | level | on power loss or OS crash |
+/// |---|---|
+/// | `off` | the database may be corrupted |
+/// | `normal` | WAL: the last commits may be lost, never corruption; other journals: corruption is possible |
+/// | `full` | no acknowledged commit is lost (WAL: one fsync per commit) |
+/// | `extra` | as `full`, also syncing the directory after a rollback journal is deleted |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum Synchronous {
+    Off,
+    Normal,
+    Full,
+    Extra,
+}
+
 /// A database URL that prints with its password (and any `password=` query parameter)
 /// replaced by `***`. Its `Debug` output is redacted as well.
 ///
@@ -253,6 +273,16 @@ pub struct SqliteSettings {
     pub journal_mode: Option<JournalMode>,
     /// Enforce foreign keys (`PRAGMA foreign_keys`). _Default:_ `true`.
     pub foreign_keys: bool,
+    /// `PRAGMA synchronous`. _Default:_ `normal` in WAL mode (every acknowledged write
+    /// survives a process crash; a power loss can lose the last commits), `full` otherwise
+    /// (where `normal` could corrupt the file on power loss).
+    pub synchronous: Option<Synchronous>,
+    /// `true`: a reader runs in a deferred transaction, so all its reads see one snapshot
+    /// (and a reader whose snapshot went stale cannot write: 409). `false`: a reader sends
+    /// no `BEGIN`; each statement sees the latest commit (PostgreSQL's `READ COMMITTED`),
+    /// and a reader that writes begins its transaction, in the write queue, at that write.
+    /// _Default:_ `true`.
+    pub read_snapshot: bool,
 }
 
 /// The validated configuration of one bind (`databases.<bind_key>`).
@@ -310,6 +340,8 @@ pub const KEYS: &[&str] = &[
     "busy_timeout",
     "journal_mode",
     "foreign_keys",
+    "synchronous",
+    "read_snapshot",
 ];
 
 #[derive(Deserialize)]
@@ -335,6 +367,8 @@ struct RawConfig {
     busy_timeout: Option<u64>,
     journal_mode: Option<JournalMode>,
     foreign_keys: Option<bool>,
+    synchronous: Option<Synchronous>,
+    read_snapshot: Option<bool>,
 }
 
 /// A configuration problem. Its message names the full key and, when known, where the bad
@@ -571,12 +605,16 @@ impl DatabaseConfig {
                 busy_timeout: busy_timeout.unwrap_or(connect_timeout),
                 journal_mode: raw.journal_mode,
                 foreign_keys: raw.foreign_keys.unwrap_or(true),
+                synchronous: raw.synchronous,
+                read_snapshot: raw.read_snapshot.unwrap_or(true),
             })
         } else {
             for (field, set) in [
                 ("busy_timeout", raw.busy_timeout.is_some()),
                 ("journal_mode", raw.journal_mode.is_some()),
                 ("foreign_keys", raw.foreign_keys.is_some()),
+                ("synchronous", raw.synchronous.is_some()),
+                ("read_snapshot", raw.read_snapshot.is_some()),
             ] {
                 if set {
                     return Err(ConfigError::new(
@@ -644,7 +682,17 @@ mod tests {
         let sqlite = c.sqlite.as_ref().unwrap();
         assert_eq!(sqlite.busy_timeout, Duration::from_secs(5));
         assert!(sqlite.foreign_keys);
+        assert_eq!(
+            sqlite.synchronous, None,
+            "normal in WAL, full otherwise: chosen at open"
+        );
         assert_eq!(c.migrations, PathBuf::from("migrations/main"));
+        let binds =
+            parse("[databases.main]\nurl = \"sqlite://x.db\"\nsynchronous = \"extra\"").unwrap();
+        assert_eq!(
+            binds[0].sqlite.as_ref().unwrap().synchronous,
+            Some(Synchronous::Extra)
+        );
     }
 
     #[test]
@@ -670,6 +718,8 @@ mod tests {
             ("[databases.d]\nurl = \"sqlite::memory:\"\nconnect_timeout = 0", "databases.d.connect_timeout", "positive"),
             ("[databases.d]\nurl = \"sqlite::memory:\"\nmin_connections = 9\nmax_connections = 2", "databases.d.min_connections", "more than"),
             ("[databases.d]\nurl = \"postgres://u:pw@h/db\"\nbusy_timeout = 3", "databases.d.busy_timeout", "SQLite setting"),
+            ("[databases.d]\nurl = \"postgres://u:pw@h/db\"\nsynchronous = \"full\"", "databases.d.synchronous", "SQLite setting"),
+            ("[databases.d]\nurl = \"sqlite::memory:\"\nsynchronous = \"sometimes\"", "databases.d.synchronous", "unknown value"),
             ("[databases.d]\nurl = \"postgres://u:pw@h:notaport/db\"", "databases.d.url", "invalid"),
             ("[databases.d]\nurl = 5", "databases.d.url", "expected"),
             ("databases = 3", "databases", "expected a table"),

@@ -22,9 +22,15 @@ pub enum DbErrorKind {
     NotNullViolation,
     /// A CHECK (or exclusion) constraint was violated.
     CheckViolation,
-    /// The transaction lost to a concurrent one: serialization failure, deadlock, lock
-    /// timeout, or SQLite's busy/locked. Retrying the request may succeed.
+    /// The transaction lost to a concurrent one: serialization failure, deadlock, or a
+    /// SQLite read transaction whose snapshot went stale before its first write. Retrying
+    /// the request may succeed (409 with `Retry-After`).
     Serialization,
+    /// The database was too busy to serve in time: a wait for a pooled connection or for
+    /// SQLite's write queue past `connect_timeout`, or a lock wait past the server's limit
+    /// (SQLite's `busy_timeout`, MySQL's `innodb_lock_wait_timeout`, PostgreSQL's
+    /// `lock_timeout`). Nothing conflicted: 503 with `Retry-After`.
+    Busy,
     /// A query expecting a row found none.
     NotFound,
     /// The database could not be reached: pool timeout, closed pool, I/O, TLS or a
@@ -60,7 +66,7 @@ impl DbErrorKind {
     }
 
     /// The HTTP status this kind maps to: 409 for constraint and concurrency conflicts,
-    /// 404 for not found, 503 for connection failures, 500 otherwise.
+    /// 404 for not found, 503 for connection failures and busy databases, 500 otherwise.
     pub fn status(self) -> Status {
         match self {
             DbErrorKind::UniqueViolation
@@ -69,9 +75,18 @@ impl DbErrorKind {
             | DbErrorKind::CheckViolation
             | DbErrorKind::Serialization => Status::Conflict,
             DbErrorKind::NotFound => Status::NotFound,
-            DbErrorKind::Connection => Status::ServiceUnavailable,
+            DbErrorKind::Connection | DbErrorKind::Busy => Status::ServiceUnavailable,
             DbErrorKind::Other => Status::InternalServerError,
         }
+    }
+
+    /// Whether retrying the same request later may succeed: serialization failures, busy
+    /// databases and unreachable ones. Their responses carry `Retry-After`.
+    pub fn is_transient(self) -> bool {
+        matches!(
+            self,
+            DbErrorKind::Serialization | DbErrorKind::Busy | DbErrorKind::Connection
+        )
     }
 
     /// The client-facing message for this kind (Advanced Alchemy's default texts where it
@@ -88,6 +103,7 @@ impl DbErrorKind {
             }
             DbErrorKind::NotFound => "The requested resource was not found",
             DbErrorKind::Connection => "The database is unavailable",
+            DbErrorKind::Busy => "The database is busy; retry the request",
             DbErrorKind::Other => "There was an error during data processing",
         }
     }
@@ -97,8 +113,10 @@ fn classify_code(db: &dyn sqlx::error::DatabaseError) -> DbErrorKind {
     #[cfg(feature = "mysql")]
     if let Some(my) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
         return match my.number() {
-            // ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT, ER_CHECKREAD (snapshot conflict)
-            1213 | 1205 | 1020 => DbErrorKind::Serialization,
+            // ER_LOCK_DEADLOCK, ER_CHECKREAD (snapshot conflict)
+            1213 | 1020 => DbErrorKind::Serialization,
+            // ER_LOCK_WAIT_TIMEOUT
+            1205 => DbErrorKind::Busy,
             // ER_CONNECTION_KILLED, ER_QUERY_INTERRUPTED, ER_SERVER_SHUTDOWN, CR_* lost/gone
             1927 | 1317 | 1053 | 2006 | 2013 => DbErrorKind::Connection,
             _ => DbErrorKind::Other,
@@ -107,19 +125,23 @@ fn classify_code(db: &dyn sqlx::error::DatabaseError) -> DbErrorKind {
     #[cfg(feature = "sqlite")]
     if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
         // Extended result codes: the primary code is the low byte.
-        let primary = db
-            .code()
-            .and_then(|c| c.parse::<i32>().ok())
-            .map(|c| c & 0xff);
-        return match primary {
-            // SQLITE_BUSY, SQLITE_LOCKED
-            Some(5) | Some(6) => DbErrorKind::Serialization,
+        let code = db.code().and_then(|c| c.parse::<i32>().ok());
+        return match code {
+            // SQLITE_BUSY_SNAPSHOT: a read transaction tried to write after another
+            // connection committed; it must start over.
+            Some(517) => DbErrorKind::Serialization,
+            // SQLITE_BUSY (and its other extended codes): the lock wait hit busy_timeout.
+            Some(c) if c & 0xff == 5 => DbErrorKind::Busy,
+            // SQLITE_LOCKED: a conflict inside one connection or shared cache.
+            Some(c) if c & 0xff == 6 => DbErrorKind::Serialization,
             _ => DbErrorKind::Other,
         };
     }
     match db.code().as_deref() {
-        // PostgreSQL: serialization_failure, deadlock_detected, lock_not_available
-        Some("40001") | Some("40P01") | Some("55P03") => DbErrorKind::Serialization,
+        // PostgreSQL: serialization_failure, deadlock_detected
+        Some("40001") | Some("40P01") => DbErrorKind::Serialization,
+        // lock_not_available (lock_timeout, NOWAIT)
+        Some("55P03") => DbErrorKind::Busy,
         // admin_shutdown, crash_shutdown, cannot_connect_now, and class 08 (connection)
         Some("57P01") | Some("57P02") | Some("57P03") => DbErrorKind::Connection,
         Some(code) if code.starts_with("08") => DbErrorKind::Connection,
@@ -135,15 +157,34 @@ pub struct ErrorBody {
     pub status_code: u16,
     /// A message safe to show to clients.
     pub detail: String,
+    /// Seconds for the `Retry-After` header (not part of the body): set on every 503, and on
+    /// 409s that a retry may cure.
+    #[serde(skip)]
+    pub retry_after: Option<u32>,
 }
 
 impl ErrorBody {
-    /// A body for `status` with `detail`.
+    /// A body for `status` with `detail`. A 503 carries `Retry-After: 1`.
     pub fn new(status: Status, detail: impl Into<String>) -> Self {
         ErrorBody {
             status_code: status.code,
             detail: detail.into(),
+            retry_after: (status == Status::ServiceUnavailable).then_some(1),
         }
+    }
+
+    /// The body of a database error of `kind`: its status and client-facing detail, with
+    /// `Retry-After` when a retry may succeed.
+    pub fn of_kind(kind: DbErrorKind) -> Self {
+        ErrorBody::new(kind.status(), kind.detail()).retry_if(kind.is_transient())
+    }
+
+    /// Adds `Retry-After: 1` when `transient`.
+    pub fn retry_if(mut self, transient: bool) -> Self {
+        if transient {
+            self.retry_after.get_or_insert(1);
+        }
+        self
     }
 
     /// The serialized body.
@@ -173,6 +214,12 @@ impl ErrorBody {
             response.remove_header(name);
         }
         response.set_header(ContentType::JSON);
+        match self.retry_after {
+            Some(seconds) => {
+                response.set_raw_header("Retry-After", seconds.to_string());
+            }
+            None => response.remove_header("Retry-After"),
+        }
         response.set_sized_body(body.len(), Cursor::new(body));
     }
 }
@@ -180,10 +227,14 @@ impl ErrorBody {
 impl<'r> Responder<'r, 'static> for ErrorBody {
     fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
         let body = self.to_json();
-        Response::build()
+        let mut response = Response::build();
+        response
             .status(Status::new(self.status_code))
             .header(ContentType::JSON)
-            .sized_body(body.len(), Cursor::new(body))
-            .ok()
+            .sized_body(body.len(), Cursor::new(body));
+        if let Some(seconds) = self.retry_after {
+            response.raw_header("Retry-After", seconds.to_string());
+        }
+        response.ok()
     }
 }

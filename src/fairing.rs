@@ -122,8 +122,11 @@ impl Fairing for AlchemyFairing {
         }
         if let Some(error) = failure {
             let kind = error.kind().unwrap_or(crate::DbErrorKind::Other);
+            // A conflict or a busy database at COMMIT was rolled back: the client may retry.
+            // Anything else (a connection lost during COMMIT) leaves the outcome unknown.
             let status = match error.status().code {
                 409 => rocket::http::Status::Conflict,
+                503 if kind == crate::DbErrorKind::Busy => rocket::http::Status::ServiceUnavailable,
                 _ => rocket::http::Status::InternalServerError,
             };
             tracing::error!(
@@ -134,7 +137,9 @@ impl Fairing for AlchemyFairing {
                 status.code,
                 response.status().code
             );
-            ErrorBody::new(status, kind.detail()).apply(response);
+            ErrorBody::new(status, kind.detail())
+                .retry_if(status != rocket::http::Status::InternalServerError)
+                .apply(response);
         }
     }
 

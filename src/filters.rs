@@ -615,6 +615,14 @@ pub(crate) struct Compiled {
     pub(crate) has_where: bool,
 }
 
+impl Compiled {
+    /// The WHERE condition, or `None` when no filter restricts rows (so no `WHERE TRUE`
+    /// keeps SQLite from counting by its b-tree).
+    pub(crate) fn where_clause(&self) -> Option<Condition> {
+        self.has_where.then(|| self.condition.clone())
+    }
+}
+
 /// Compiles `filters` for model `M` on `backend`, checking every column again (a filter of a
 /// model with the same column names is the only way a stale name could get here).
 pub(crate) fn compile<M: Model>(

@@ -208,7 +208,7 @@ pub async fn load(
         path: dir.display().to_string(),
         message: e.to_string(),
     })?;
-    let session = crate::session::DbSession::new(std::sync::Arc::clone(bind));
+    let session = crate::session::DbSession::new(std::sync::Arc::clone(bind), crate::Access::Write);
     let mut out = Vec::new();
     for table in tables {
         let path = dir.join(format!("{}.json", table.name));

@@ -2,12 +2,14 @@
 
 use std::marker::PhantomData;
 use std::ops::Deref;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::OnceLock;
 
 use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome};
 use rocket::{Ignite, Request, Rocket, Sentinel};
 
+use crate::access::Access;
 use crate::alchemy::Alchemy;
 use crate::bind::{Bind, DefaultBind};
 use crate::session::{DbSession, SessionError};
@@ -15,6 +17,9 @@ use crate::session::{DbSession, SessionError};
 /// The sessions of one request, one slot per configured bind, created on the first guard.
 pub(crate) struct RequestSessions {
     slots: Box<[OnceLock<DbSession>]>,
+    /// How the request's sessions begin ([`Access`] as a `u8`): by method, or as an
+    /// [`AsWriter`] / [`AsReader`] guard says.
+    access: AtomicU8,
 }
 
 impl RequestSessions {
@@ -22,12 +27,26 @@ impl RequestSessions {
     pub(crate) fn empty() -> Self {
         RequestSessions {
             slots: Box::new([]),
+            access: AtomicU8::new(Access::Read.to_u8()),
         }
     }
 
-    fn new(binds: usize) -> Self {
+    fn new(binds: usize, access: Access) -> Self {
         RequestSessions {
             slots: (0..binds).map(|_| OnceLock::new()).collect(),
+            access: AtomicU8::new(access.to_u8()),
+        }
+    }
+
+    fn of<'r>(request: &'r Request<'_>, binds: usize) -> &'r RequestSessions {
+        request.local_cache(|| RequestSessions::new(binds, Access::for_method(request.method())))
+    }
+
+    /// Sets the access of the request's sessions, those created already included.
+    fn set_access(&self, access: Access) {
+        self.access.store(access.to_u8(), Ordering::Relaxed);
+        for session in self.slots.iter().filter_map(OnceLock::get) {
+            session.set_access(access);
         }
     }
 
@@ -119,10 +138,13 @@ impl<'r, B: Bind> FromRequest<'r> for Session<'r, B> {
             Ok(bind) => bind,
             Err(e) => return Outcome::Error((Status::InternalServerError, e.into())),
         };
-        let sessions = request.local_cache(|| RequestSessions::new(alchemy.len()));
+        let sessions = RequestSessions::of(request, alchemy.len());
         match sessions.slots.get(bind.index()) {
             Some(slot) => Outcome::Success(Session {
-                session: slot.get_or_init(|| DbSession::new(bind.clone())),
+                session: slot.get_or_init(|| {
+                    let access = Access::from_u8(sessions.access.load(Ordering::Relaxed));
+                    DbSession::new(bind.clone(), access)
+                }),
                 _bind: PhantomData,
             }),
             None => Outcome::Error((Status::InternalServerError, SessionError::NotAttached)),
@@ -153,5 +175,65 @@ impl<B: Bind> Sentinel for Session<'_, B> {
                 true
             }
         }
+    }
+}
+
+/// Request guard: the request's sessions begin as writers, whatever its method. Take it in a
+/// safe-method route that reads and then writes (on SQLite its reads then share the write
+/// transaction's snapshot, so the write cannot fail on a stale one). See [`Access`].
+///
+/// ```
+/// use rocket_alchemy::{AsWriter, Session};
+///
+/// #[rocket::get("/visits/next")]
+/// async fn next_visit(_writer: AsWriter, db: Session<'_>) -> &'static str {
+///     // read the counter, write it back: one writer transaction
+///     # let _ = db;
+///     "ok"
+/// }
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct AsWriter;
+
+/// Request guard: the request's sessions begin as readers, whatever its method, and become
+/// writers at their first write. Take it in an unsafe-method route that mostly reads (a
+/// search by `POST`), so it does not wait in SQLite's write queue. See [`Access`].
+///
+/// ```
+/// use rocket_alchemy::{AsReader, Session};
+///
+/// #[rocket::post("/search")]
+/// async fn search(_reader: AsReader, db: Session<'_>) -> &'static str {
+///     # let _ = db;
+///     "[]"
+/// }
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct AsReader;
+
+/// Sets the access of `request`'s sessions (without the fairing there are none to set).
+fn set_request_access(request: &Request<'_>, access: Access) {
+    if let Some(alchemy) = Alchemy::fetch(request.rocket()) {
+        RequestSessions::of(request, alchemy.len()).set_access(access);
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for AsWriter {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        set_request_access(request, Access::Write);
+        Outcome::Success(AsWriter)
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for AsReader {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        set_request_access(request, Access::Read);
+        Outcome::Success(AsReader)
     }
 }

@@ -53,6 +53,7 @@ compile_error!(
     "enable at least one of the `sqlite`, `postgres` and `mysql` features of rocket_alchemy"
 );
 
+pub mod access;
 mod alchemy;
 mod backend;
 mod bind;
@@ -68,18 +69,26 @@ pub mod migrate;
 pub mod model;
 pub mod pagination;
 pub mod params;
+mod prepared;
 pub mod repository;
 pub mod schema;
 pub mod service;
 mod session;
+#[cfg(feature = "sqlite")]
+mod sqlite_link;
+#[cfg(feature = "sqlite")]
+mod write_queue;
 
+pub use crate::access::Access;
 pub use crate::alchemy::{Alchemy, BindHandle, LaunchError, UnknownBind};
 pub use crate::backend::Pool;
 pub use crate::bind::{Bind, DefaultBind, DEFAULT_KEY};
-pub use crate::config::{Backend, CommitMode, ConfigError, DatabaseConfig, RedactedUrl};
+pub use crate::config::{
+    Backend, CommitMode, ConfigError, DatabaseConfig, RedactedUrl, Synchronous,
+};
 pub use crate::error::{DbErrorKind, ErrorBody};
 pub use crate::fairing::AlchemyFairing;
-pub use crate::guard::Session;
+pub use crate::guard::{AsReader, AsWriter, Session};
 pub use crate::model::{FromAnyRow, Model, ModelExt};
 pub use crate::pagination::{Jsonify, OffsetPagination, Schema};
 pub use crate::params::{ListParams, ListSpec};

@@ -44,6 +44,7 @@ use crate::filters::{self, ColumnRef, Filter, FilterError, SortOrder};
 use crate::guard::Session;
 use crate::model::{AuditColumn, Col, Model, ModelExt, PrimaryKey};
 use crate::pagination::{Keyset, OffsetPagination};
+use crate::prepared;
 use crate::session::{DbSession, SessionError};
 
 /// The error of the repository and service layer. As a [`Responder`] it answers
@@ -176,7 +177,9 @@ impl RepositoryError {
                 RepositoryError::Integrity { model, source }
             }
             DbErrorKind::Serialization => RepositoryError::Conflict { model, source },
-            DbErrorKind::Connection => RepositoryError::Unavailable { model, source },
+            DbErrorKind::Connection | DbErrorKind::Busy => {
+                RepositoryError::Unavailable { model, source }
+            }
             _ => RepositoryError::Other { model, source },
         }
     }
@@ -222,7 +225,10 @@ impl RepositoryError {
             RepositoryError::InvalidParameter { message, .. } => message.clone(),
             RepositoryError::Validation(message) => message.clone(),
             RepositoryError::Refused(why) => (*why).into(),
-            RepositoryError::Unavailable { .. } => DbErrorKind::Connection.detail().into(),
+            RepositoryError::Unavailable { source, .. } => match DbErrorKind::of(source) {
+                DbErrorKind::Busy => DbErrorKind::Busy.detail().into(),
+                _ => DbErrorKind::Connection.detail().into(),
+            },
             RepositoryError::Session(e) => e.detail().into(),
             RepositoryError::WrongBind { .. } | RepositoryError::Other { .. } => {
                 "There was an error during data processing".into()
@@ -230,9 +236,14 @@ impl RepositoryError {
         }
     }
 
-    /// The JSON body.
+    /// The JSON body (with `Retry-After` for conflicts a retry may cure and for 503s).
     pub fn body(&self) -> ErrorBody {
-        ErrorBody::new(self.status(), self.detail())
+        let transient = match self {
+            RepositoryError::Conflict { .. } => true,
+            RepositoryError::Session(e) => e.kind().is_some_and(DbErrorKind::is_transient),
+            _ => false,
+        };
+        ErrorBody::new(self.status(), self.detail()).retry_if(transient)
     }
 }
 
@@ -343,7 +354,7 @@ impl<M: Model> Changes<M> {
     }
 }
 
-/// A model with the window count of its query (`COUNT(*) OVER()`).
+/// A model with the total count of its list query (the `ra_total` column).
 struct WithTotal<M>(M, i64);
 
 impl<'r, R: sqlx::Row, M> sqlx::FromRow<'r, R> for WithTotal<M>
@@ -433,8 +444,8 @@ impl<'s, M: Model> Repository<'s, M> {
         self
     }
 
-    /// Locks the rows read (`SELECT … FOR UPDATE`) on PostgreSQL and MySQL; SQLite sessions
-    /// already hold the write lock.
+    /// Locks the rows read (`SELECT … FOR UPDATE`) on PostgreSQL and MySQL; on SQLite, which
+    /// locks whole databases, the session becomes a writer before the read.
     pub fn with_for_update(mut self, yes: bool) -> Self {
         self.for_update = yes;
         self
@@ -473,11 +484,42 @@ impl<'s, M: Model> Repository<'s, M> {
         }
     }
 
+    /// Makes the session a writer before a read-then-write, so the read and the write share
+    /// one snapshot no other writer can change (see [`crate::access`]).
+    async fn writing(&self) -> Result<()> {
+        self.session.write_lock().await.map_err(|e| self.err(e))
+    }
+
+    /// [`Repository::with_for_update`] on SQLite, which has no row locks: the session becomes
+    /// a writer before the read.
+    async fn locking(&self) -> Result<()> {
+        match self.for_update && self.backend() == Backend::Sqlite {
+            true => self.writing().await,
+            false => Ok(()),
+        }
+    }
+
     async fn committed<T>(&self, value: T) -> Result<T> {
         if self.auto_commit {
             self.session.commit().await.map_err(|e| self.err(e))?;
         }
         Ok(value)
+    }
+
+    /// The ordering of a list: the filters' ordering, then the primary key (in the
+    /// direction of the last ordering, as keysets do) unless it is already there.
+    fn full_order(
+        compiled: &filters::Compiled,
+    ) -> impl Iterator<Item = (&'static str, SortOrder)> + '_ {
+        let pk = Self::pk().name;
+        let tie = match compiled.order.iter().any(|(c, _)| *c == pk) {
+            true => None,
+            false => Some((
+                pk,
+                compiled.order.last().map(|(_, o)| *o).unwrap_or_default(),
+            )),
+        };
+        compiled.order.iter().copied().chain(tie)
     }
 
     /// A SELECT of `M` with `filters` applied (where, order with the primary key last,
@@ -489,16 +531,12 @@ impl<'s, M: Model> Repository<'s, M> {
     ) -> Result<(SelectStatement, filters::Compiled)> {
         let compiled = filters::compile(filters, self.backend())?;
         let mut select = M::select_statement();
-        select.cond_where(compiled.condition.clone());
+        if let Some(condition) = compiled.where_clause() {
+            select.cond_where(condition);
+        }
         if paginate {
-            let pk = Self::pk().name;
-            for (column, order) in &compiled.order {
-                select.order_by((M::TABLE.name, *column), sort(*order));
-            }
-            if !compiled.order.iter().any(|(c, _)| *c == pk) {
-                // The key breaks ties, in the direction of the last ordering (as keysets do).
-                let last = compiled.order.last().map(|(_, o)| *o).unwrap_or_default();
-                select.order_by((M::TABLE.name, pk), sort(last));
+            for (column, order) in Self::full_order(&compiled) {
+                select.order_by((M::TABLE.name, column), sort(order));
             }
             if let Some(lo) = compiled.limit_offset {
                 select.limit(lo.limit).offset(lo.offset);
@@ -515,11 +553,29 @@ impl<'s, M: Model> Repository<'s, M> {
 
     /// The row with primary key `id`, if any.
     pub async fn get_or_none(&self, id: impl Into<Value>) -> Result<Option<M>> {
-        let mut select = M::select_statement();
-        select.and_where(Self::col(Self::pk().name).eq(id.into()));
-        self.lock(&mut select);
+        self.locking().await?;
+        let by_key = |id: Value| {
+            let mut select = M::select_statement();
+            select.and_where(Self::col(Self::pk().name).eq(id));
+            select
+        };
+        if self.for_update {
+            let mut select = by_key(id.into());
+            self.lock(&mut select);
+            return self
+                .session
+                .fetch_optional(&select)
+                .await
+                .map_err(|e| self.err(e));
+        }
+        let values = sea_query::Values(vec![id.into()]);
+        let prepared = self
+            .session
+            .prepared(prepared::key(M::TABLE, "get", ""), || {
+                by_key(values.0[0].clone())
+            });
         self.session
-            .fetch_optional(&select)
+            .fetch_optional_prepared(&prepared, &values)
             .await
             .map_err(|e| self.err(e))
     }
@@ -534,6 +590,7 @@ impl<'s, M: Model> Repository<'s, M> {
 
     /// The row matching `filters`, if any; `MultipleResults` if several.
     pub async fn get_one_or_none(&self, filters: &[Filter<M>]) -> Result<Option<M>> {
+        self.locking().await?;
         let (mut select, _) = self.select(filters, false)?;
         select.limit(2);
         let mut rows: Vec<M> = self
@@ -553,11 +610,13 @@ impl<'s, M: Model> Repository<'s, M> {
     /// The number of rows matching `filters` (pagination ignored).
     pub async fn count(&self, filters: &[Filter<M>]) -> Result<u64> {
         let compiled = filters::compile(filters, self.backend())?;
-        let count = Query::select()
+        let mut count = Query::select();
+        count
             .expr(Func::count(Expr::col(sea_query::Asterisk)))
-            .from(M::TABLE.name)
-            .cond_where(compiled.condition)
-            .to_owned();
+            .from(M::TABLE.name);
+        if let Some(condition) = compiled.where_clause() {
+            count.cond_where(condition);
+        }
         let (n,): (i64,) = self
             .session
             .fetch_one(&count)
@@ -569,12 +628,11 @@ impl<'s, M: Model> Repository<'s, M> {
     /// Whether a row matches `filters`: a `SELECT 1 … LIMIT 1`, not a count.
     pub async fn exists(&self, filters: &[Filter<M>]) -> Result<bool> {
         let compiled = filters::compile(filters, self.backend())?;
-        let probe = Query::select()
-            .expr(Expr::val(1))
-            .from(M::TABLE.name)
-            .cond_where(compiled.condition)
-            .limit(1)
-            .to_owned();
+        let mut probe = Query::select();
+        probe.expr(Expr::val(1)).from(M::TABLE.name).limit(1);
+        if let Some(condition) = compiled.where_clause() {
+            probe.cond_where(condition);
+        }
         let row: Option<(i32,)> = self
             .session
             .fetch_optional(&probe)
@@ -585,6 +643,7 @@ impl<'s, M: Model> Repository<'s, M> {
 
     /// The rows matching `filters`, ordered (the primary key last) and paginated.
     pub async fn list(&self, filters: &[Filter<M>]) -> Result<Vec<M>> {
+        self.locking().await?;
         let (select, _) = self.select(filters, true)?;
         self.session
             .fetch_all(&select)
@@ -592,14 +651,80 @@ impl<'s, M: Model> Repository<'s, M> {
             .map_err(|e| self.err(e))
     }
 
-    /// A page and the total count in one round trip (`COUNT(*) OVER()`); the total is right
-    /// on an empty page past the end too (one extra count query then).
+    /// A page and the total count of rows matching `filters`, from one snapshot.
+    ///
+    /// One statement: the page, and a total that costs nothing when the page proves it (a
+    /// page shorter than its limit ends the rows: the total is its offset plus its length)
+    /// and is a `COUNT(*)` of the filtered rows otherwise, evaluated by the database only
+    /// then (SQLite and PostgreSQL skip it; MySQL may compute it anyway). Nothing counts or
+    /// sorts more rows than the page and the count need. An empty page past the end costs
+    /// one more `COUNT(*)` (in the same transaction where the backend has one).
     pub async fn list_and_count(&self, filters: &[Filter<M>]) -> Result<(Vec<M>, u64)> {
-        let (mut select, compiled) = self.select(filters, true)?;
-        select.expr_as(Expr::cust("COUNT(*) OVER()"), "ra_total");
+        self.locking().await?;
+        let (page, compiled) = self.select(filters, true)?;
+        let Some(lo) = compiled.limit_offset else {
+            let rows: Vec<M> = self
+                .session
+                .fetch_all(&page)
+                .await
+                .map_err(|e| self.err(e))?;
+            let total = rows.len() as u64;
+            return Ok((rows, total));
+        };
+        // SQLite: two statements in one read transaction (there a second statement costs
+        // less than the window function below). Locking reads keep their locking clause on
+        // the page itself.
+        let two_statements = self.backend() == Backend::Sqlite || self.for_update;
+        if two_statements {
+            if self.backend() == Backend::Sqlite {
+                // The page and the count see one snapshot.
+                self.session
+                    .read_transaction()
+                    .await
+                    .map_err(|e| self.err(e))?;
+            }
+            let rows: Vec<M> = self
+                .session
+                .fetch_all(&page)
+                .await
+                .map_err(|e| self.err(e))?;
+            // A short page ends the rows; an empty page past the end proves nothing.
+            let proven = (rows.len() as u64) < lo.limit && (!rows.is_empty() || lo.offset == 0);
+            let total = match proven {
+                true => lo.offset + rows.len() as u64,
+                false => self.count(filters).await?,
+            };
+            return Ok((rows, total));
+        }
+        // SELECT p.*, CASE WHEN COUNT(*) OVER () < limit THEN offset + COUNT(*) OVER ()
+        //   ELSE (SELECT COUNT(*) FROM t WHERE …) END FROM (page) p ORDER BY …
+        // The window counts the page's rows only; the scalar subquery is evaluated only in
+        // the branch that needs it.
+        const PAGE: &str = "ra_page";
+        let mut count = Query::select();
+        count
+            .expr(Func::count(Expr::col(sea_query::Asterisk)))
+            .from(M::TABLE.name);
+        if let Some(condition) = compiled.where_clause() {
+            count.cond_where(condition);
+        }
+        let length = || Expr::cust("COUNT(*) OVER ()");
+        let total = Expr::case(
+            length().lt(lo.limit as i64),
+            Expr::val(lo.offset as i64).add(length()),
+        )
+        .finally(Expr::SubQuery(None, Box::new(count.into())));
+        let mut query = Query::select();
+        query
+            .columns(M::TABLE.columns.iter().map(|c| (PAGE, c.name)))
+            .expr_as(total, "ra_total")
+            .from_subquery(page, PAGE);
+        for (column, order) in Self::full_order(&compiled) {
+            query.order_by((PAGE, column), sort(order));
+        }
         let rows: Vec<WithTotal<M>> = self
             .session
-            .fetch_all(&select)
+            .fetch_all(&query)
             .await
             .map_err(|e| self.err(e))?;
         match rows.first() {
@@ -607,9 +732,7 @@ impl<'s, M: Model> Repository<'s, M> {
                 let total = first.1 as u64;
                 Ok((rows.into_iter().map(|r| r.0).collect(), total))
             }
-            None if compiled.limit_offset.is_some_and(|lo| lo.offset > 0) => {
-                Ok((Vec::new(), self.count(filters).await?))
-            }
+            None if lo.offset > 0 => Ok((Vec::new(), self.count(filters).await?)),
             None => Ok((Vec::new(), 0)),
         }
     }
@@ -628,10 +751,13 @@ impl<'s, M: Model> Repository<'s, M> {
         filters: &[Filter<M>],
         keyset: &Keyset<M>,
     ) -> Result<(Vec<M>, bool)> {
+        self.locking().await?;
         let compiled = filters::compile(filters, self.backend())?;
         let order = keyset.full_order();
         let mut select = M::select_statement();
-        select.cond_where(compiled.condition);
+        if let Some(condition) = compiled.where_clause() {
+            select.cond_where(condition);
+        }
         if let Some(position) = &keyset.after {
             if position.len() != order.len() {
                 return Err(
@@ -674,6 +800,74 @@ impl<'s, M: Model> Repository<'s, M> {
         self.committed(models).await
     }
 
+    /// One row's INSERT, through this bind's prepared statement.
+    async fn insert_one(&self, model: &mut M, columns: &[usize], auto: bool) -> Result<()> {
+        let table = M::TABLE;
+        let pk = Self::pk();
+        let values = model.values();
+        let values = sea_query::Values(columns.iter().map(|&i| values[i].clone()).collect());
+        let statement = |returning: bool| {
+            let mut insert = Query::insert();
+            insert
+                .into_table(table.name)
+                .columns(columns.iter().map(|&i| table.columns[i].name))
+                .values_panic(values.0.iter().cloned().map(Expr::val));
+            if returning {
+                insert.returning_col(pk.name);
+            }
+            insert
+        };
+        match auto {
+            false => {
+                let prepared = self
+                    .session
+                    .prepared(prepared::key(table, "insert", ""), || statement(false));
+                self.session
+                    .execute_prepared(&prepared, &values)
+                    .await
+                    .map_err(|e| self.err(e))?;
+            }
+            // MySQL reads the key from the OK packet, not from RETURNING.
+            true if self.backend() == Backend::MySql => {
+                let mut insert = statement(false);
+                let ids = self
+                    .session
+                    .insert_returning_ids(&mut insert, pk.name, 1)
+                    .await
+                    .map_err(|e| self.err(e))?;
+                self.set_auto_key(model, ids[0])?;
+            }
+            true => {
+                let prepared = self
+                    .session
+                    .prepared(prepared::key(table, "insert_returning", ""), || {
+                        statement(true)
+                    });
+                let (id,): (i64,) = self
+                    .session
+                    .fetch_optional_prepared(&prepared, &values)
+                    .await
+                    .map_err(|e| self.err(e))?
+                    .ok_or_else(|| {
+                        RepositoryError::Validation("INSERT … RETURNING returned no key".into())
+                    })?;
+                self.set_auto_key(model, id)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets a generated auto-increment key on `model`.
+    fn set_auto_key(&self, model: &mut M, id: i64) -> Result<()> {
+        let value = match Self::pk().ty {
+            crate::model::ColumnType::Integer => Value::from(id as i32),
+            _ => Value::from(id),
+        };
+        model
+            .set_primary_key(value)
+            .map_err(|e| RepositoryError::Validation(e.to_string()))
+    }
+
     async fn insert(&self, models: &mut [M]) -> Result<()> {
         if models.is_empty() {
             return Ok(());
@@ -684,6 +878,9 @@ impl<'s, M: Model> Repository<'s, M> {
         let columns: Vec<usize> = (0..table.columns.len())
             .filter(|&i| !(auto && table.columns[i].name == pk.name))
             .collect();
+        if let [model] = models {
+            return self.insert_one(model, &columns, auto).await;
+        }
         let per_chunk = (parameter_limit(self.backend()) / columns.len().max(1)).max(1);
         for chunk in models.chunks_mut(per_chunk) {
             let mut insert = Query::insert();
@@ -701,13 +898,7 @@ impl<'s, M: Model> Repository<'s, M> {
                     .await
                     .map_err(|e| self.err(e))?;
                 for (model, id) in chunk.iter_mut().zip(ids) {
-                    let value = match pk.ty {
-                        crate::model::ColumnType::Integer => Value::from(id as i32),
-                        _ => Value::from(id),
-                    };
-                    model
-                        .set_primary_key(value)
-                        .map_err(|e| RepositoryError::Validation(e.to_string()))?;
+                    self.set_auto_key(model, id)?;
                 }
             } else {
                 self.session
@@ -728,6 +919,7 @@ impl<'s, M: Model> Repository<'s, M> {
 
     /// Writes every column of `model` (found by its key) that differs from the stored row.
     pub async fn update_model(&self, model: M) -> Result<M> {
+        self.writing().await?;
         let changes = full_changes(&model);
         let (model, _) = self
             .update_changed(model.primary_key_value(), changes)
@@ -738,6 +930,7 @@ impl<'s, M: Model> Repository<'s, M> {
     /// [`Repository::update_model`] for several models: one read per chunk, one UPDATE
     /// per changed row.
     pub async fn update_many(&self, models: Vec<M>) -> Result<Vec<M>> {
+        self.writing().await?;
         let ids: Vec<Value> = models.iter().map(|m| m.primary_key_value()).collect();
         let mut current = self.by_ids(&ids).await?;
         let mut out = Vec::with_capacity(models.len());
@@ -753,6 +946,7 @@ impl<'s, M: Model> Repository<'s, M> {
     }
 
     async fn update_changed(&self, id: Value, changes: Changes<M>) -> Result<(M, bool)> {
+        self.writing().await?;
         let locked = self.clone().with_for_update(true);
         let current = locked.get(id).await?;
         self.write_changes(current, changes).await
@@ -843,6 +1037,7 @@ impl<'s, M: Model> Repository<'s, M> {
         mut models: Vec<M>,
         match_fields: &[ColumnRef<M>],
     ) -> Result<Vec<M>> {
+        self.writing().await?;
         if match_fields.is_empty() {
             return Err(FilterError::new(
                 "match_fields",
@@ -936,6 +1131,7 @@ impl<'s, M: Model> Repository<'s, M> {
         match_fields: &[ColumnRef<M>],
         upsert: bool,
     ) -> Result<(M, bool)> {
+        self.writing().await?;
         let filters = match_filters(&model, match_fields)?;
         let existing = self
             .clone()
@@ -986,6 +1182,7 @@ impl<'s, M: Model> Repository<'s, M> {
         mut select: SelectStatement,
         condition: Condition,
     ) -> Result<(Vec<M>, u64)> {
+        self.writing().await?;
         select.cond_where(condition.clone());
         if self.backend() != Backend::Sqlite {
             select.lock(LockType::Update);
@@ -1012,6 +1209,7 @@ impl<'s, M: Model> Repository<'s, M> {
         &self,
         ids: impl IntoIterator<Item = I>,
     ) -> Result<Vec<M>> {
+        self.writing().await?;
         let ids: Vec<Value> = ids.into_iter().map(Into::into).collect();
         let pk = Self::pk().name;
         let mut out = Vec::new();
@@ -1028,6 +1226,7 @@ impl<'s, M: Model> Repository<'s, M> {
     /// Deletes the rows matching `filters` and returns them. Refuses to run without a
     /// filter that restricts rows unless `allow_all` is set.
     pub async fn delete_where(&self, filters: &[Filter<M>], allow_all: bool) -> Result<Vec<M>> {
+        self.writing().await?;
         let compiled = filters::compile(filters, self.backend())?;
         if !compiled.has_where && !allow_all {
             return Err(RepositoryError::Refused(
@@ -1056,16 +1255,25 @@ impl<'s, M: Model> Repository<'s, M> {
         let keys: Vec<Value> = index.keys().cloned().collect();
         let mut out: Vec<Vec<C>> = parents.iter().map(|_| Vec::new()).collect();
         let child_pk = C::TABLE.primary_key().name;
-        for chunk in keys.chunks(parameter_limit(self.backend())) {
-            let select = C::select_statement()
-                .and_where(Expr::col((C::TABLE.name, fk.name())).is_in(chunk.iter().cloned()))
+        let of = |keys: &[Value]| {
+            C::select_statement()
+                .and_where(Expr::col((C::TABLE.name, fk.name())).is_in(keys.iter().cloned()))
                 .order_by((C::TABLE.name, child_pk), Order::Asc)
-                .to_owned();
-            let rows: Vec<C> = self
-                .session
-                .fetch_all(&select)
-                .await
-                .map_err(|e| RepositoryError::from_session(C::TABLE.model, e))?;
+                .to_owned()
+        };
+        for chunk in keys.chunks(parameter_limit(self.backend())) {
+            let rows: Vec<C> = match chunk {
+                // The children of one parent: the same SQL every time.
+                [key] => {
+                    let prepared = self
+                        .session
+                        .prepared(prepared::key(C::TABLE, "children", fk.name()), || of(chunk));
+                    let values = sea_query::Values(vec![key.clone()]);
+                    self.session.fetch_all_prepared(&prepared, &values).await
+                }
+                _ => self.session.fetch_all(&of(chunk)).await,
+            }
+            .map_err(|e| RepositoryError::from_session(C::TABLE.model, e))?;
             for row in rows {
                 if let Some(&i) = row.value(fk.name()).and_then(|v| index.get(&v)) {
                     out[i].push(row);

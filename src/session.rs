@@ -1,10 +1,12 @@
 //! Sessions: a lazily begun transaction on one bind.
 //!
-//! A [`DbSession`] owns at most one open transaction. Nothing is sent to the database until
-//! the first statement: then a connection is taken from the pool and `BEGIN` is sent
-//! (`BEGIN IMMEDIATE` on SQLite, so concurrent writers queue on `busy_timeout` instead of
-//! failing with "database is locked"). [`DbSession::commit`] and [`DbSession::rollback`] end
-//! it; the next statement begins a new one.
+//! A [`DbSession`] owns at most one pooled connection and transaction. Nothing is sent to
+//! the database until the first statement: then a connection is taken from the pool and the
+//! transaction begins as the session's [`Access`] and the statement require (see
+//! [`crate::access`]: SQLite readers in a deferred `BEGIN`, writers in the write queue with
+//! `BEGIN IMMEDIATE`; PostgreSQL readers without `BEGIN` until their first write).
+//! [`DbSession::commit`] and [`DbSession::rollback`] end it; the next statement begins a new
+//! one.
 //!
 //! In a route you get the request's session through the [`Session`](crate::Session) guard,
 //! which derefs to `DbSession`; outside requests, [`Alchemy::session`](crate::Alchemy::session)
@@ -32,21 +34,26 @@
 //! ```
 
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex as SyncMutex};
 
 use rocket::http::Status;
 use rocket::response::{self, Responder};
 use rocket::tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 use rocket::Request;
-use sea_query_sqlx::SqlxBinder;
-use sqlx::{AssertSqlSafe, Transaction};
+use sea_query_sqlx::{SqlxBinder, SqlxValues};
+use sqlx::{AssertSqlSafe, SqlSafeStr, Transaction};
 
+use crate::access::{need_of, Access, Need};
 use crate::alchemy::{BindHandle, UnknownBind};
+use crate::backend::Pool;
 use crate::config::{Backend, CommitMode};
 use crate::error::{DbErrorKind, ErrorBody};
 use crate::model::FromAnyRow;
+use crate::prepared::{Prepared, StatementKey};
 use crate::schema::SchemaError;
+#[cfg(feature = "sqlite")]
+use crate::sqlite_link::SqliteLink;
 
 #[cfg(feature = "mysql")]
 use sqlx::mysql::MySql;
@@ -55,52 +62,161 @@ use sqlx::postgres::Postgres;
 #[cfg(feature = "sqlite")]
 use sqlx::sqlite::Sqlite;
 
-pub(crate) use private::Tx;
+pub(crate) use private::Link;
 
 mod private {
-    /// An open transaction of one of the enabled backends.
+    use sqlx::pool::PoolConnection;
+    use sqlx::{Database, Transaction};
+
+    /// A session's pooled connection: in a transaction, or not (a PostgreSQL reader).
     #[allow(missing_debug_implementations)]
-    pub enum Tx {
+    pub enum Held<DB: Database> {
+        Conn(PoolConnection<DB>),
+        Tx(Transaction<'static, DB>),
+    }
+
+    impl<DB: Database> Held<DB> {
+        pub fn conn(&mut self) -> &mut DB::Connection {
+            match self {
+                Held::Conn(conn) => conn,
+                Held::Tx(tx) => tx,
+            }
+        }
+
+        pub fn in_tx(&self) -> bool {
+            matches!(self, Held::Tx(_))
+        }
+    }
+
+    /// The connection of a session, of one of the enabled backends.
+    #[allow(missing_debug_implementations)]
+    pub enum Link {
         #[cfg(feature = "sqlite")]
-        Sqlite(sqlx::Transaction<'static, sqlx::sqlite::Sqlite>),
+        Sqlite(crate::sqlite_link::SqliteLink),
         #[cfg(feature = "postgres")]
-        Postgres(sqlx::Transaction<'static, sqlx::postgres::Postgres>),
+        Postgres(Held<sqlx::postgres::Postgres>),
         #[cfg(feature = "mysql")]
-        MySql(sqlx::Transaction<'static, sqlx::mysql::MySql>),
+        MySql(Held<sqlx::mysql::MySql>),
+    }
+
+    impl Link {
+        pub fn in_tx(&self) -> bool {
+            match self {
+                #[cfg(feature = "sqlite")]
+                Link::Sqlite(held) => held.in_tx(),
+                #[cfg(feature = "postgres")]
+                Link::Postgres(held) => held.in_tx(),
+                #[cfg(feature = "mysql")]
+                Link::MySql(held) => held.in_tx(),
+            }
+        }
     }
 
     pub trait Sealed {
-        fn project(tx: &mut Tx) -> Option<&mut sqlx::Transaction<'static, Self>>
+        fn project(link: &mut Link) -> Option<&mut <Self as Database>::Connection>
         where
-            Self: sqlx::Database;
+            Self: Database;
     }
 }
 
+use private::Held;
+
 /// Runs `$body` with `$conn` the concrete connection and `$qb` the sea-query builder of the
-/// transaction's backend.
+/// link's backend.
 macro_rules! dispatch {
-    ($tx:expr, |$conn:ident, $qb:ident| $body:expr) => {
-        match $tx {
+    ($link:expr, |$conn:ident, $qb:ident| $body:expr) => {
+        match $link {
             #[cfg(feature = "sqlite")]
-            Tx::Sqlite(tx) => {
-                let $conn: &mut sqlx::sqlite::SqliteConnection = &mut **tx;
+            Link::Sqlite(held) => {
+                let $conn: &mut sqlx::sqlite::SqliteConnection = held.conn();
                 let $qb = sea_query::SqliteQueryBuilder;
                 $body
             }
             #[cfg(feature = "postgres")]
-            Tx::Postgres(tx) => {
-                let $conn: &mut sqlx::postgres::PgConnection = &mut **tx;
+            Link::Postgres(held) => {
+                let $conn: &mut sqlx::postgres::PgConnection = held.conn();
                 let $qb = sea_query::PostgresQueryBuilder;
                 $body
             }
             #[cfg(feature = "mysql")]
-            Tx::MySql(tx) => {
-                let $conn: &mut sqlx::mysql::MySqlConnection = &mut **tx;
+            Link::MySql(held) => {
+                let $conn: &mut sqlx::mysql::MySqlConnection = held.conn();
                 let $qb = sea_query::MysqlQueryBuilder;
                 $body
             }
         }
     };
+}
+
+/// Runs a statement on the session: `$make` gives its SQL, values and [`Need`] (it is called
+/// again for a retry); the session is opened or upgraded for that need, then `$body` runs
+/// with `$conn` the connection and `$sql`/`$values` the statement. A read that is the first
+/// statement on a connection just taken from the pool outside a transaction is retried once
+/// on another connection when the first one turns out dead (the pool does not ping before
+/// handing one out).
+macro_rules! run {
+    ($session:expr, $make:expr, |$conn:ident, $sql:ident, $values:ident| $body:expr) => {{
+        let session = $session;
+        let make = $make;
+        let mut retried = false;
+        loop {
+            let (sql, $values, need) = make();
+            let mut state = session.active(need).await?;
+            let fresh = std::mem::take(&mut state.fresh);
+            let result = match state.link.as_mut().expect("active") {
+                // SQLite: the pending BEGIN travels with the statement.
+                #[cfg(feature = "sqlite")]
+                Link::Sqlite(link) => {
+                    let ($sql, merged) = link.statement(sql);
+                    let result = {
+                        let $conn = link.conn();
+                        $body
+                    };
+                    link.settle(merged, result.as_ref().err()).await;
+                    result
+                }
+                #[allow(unreachable_patterns)]
+                other => {
+                    let $sql = sql;
+                    dispatch!(other, |$conn, _qb| $body)
+                }
+            };
+            match result {
+                Err(e) if fresh && !retried && !state.in_tx() && stale_connection(&e) => {
+                    tracing::debug!(target: "rocket_alchemy", bind = session.bind.key(), error = %e, "read on a dead connection; retrying");
+                    retried = true;
+                    state.link = None;
+                }
+                other => break other.map_err(|e| session.error(&mut state, e)),
+            }
+        }
+    }};
+}
+
+/// The SQL of a sea-query statement for `session`'s backend, with its values and need.
+macro_rules! built {
+    ($session:expr, $statement:expr) => {
+        || {
+            let (sql, values) = $session.build($statement);
+            let need = need_of(&sql);
+            (AssertSqlSafe(sql).into_sql_str(), values, need)
+        }
+    };
+}
+
+/// A prepared statement's SQL (shared) with `values`.
+macro_rules! shared {
+    ($prepared:expr, $values:expr) => {{
+        let prepared = $prepared;
+        let values = $values;
+        move || {
+            (
+                AssertSqlSafe(prepared.sql.clone()).into_sql_str(),
+                SqlxValues(values.clone()),
+                prepared.need,
+            )
+        }
+    }};
 }
 
 /// A sqlx database a session can run on: `Sqlite`, `Postgres` or `MySql`.
@@ -109,48 +225,28 @@ pub trait SessionBackend: sqlx::Database + private::Sealed {
     const BACKEND: Backend;
 }
 
-#[cfg(feature = "sqlite")]
-impl private::Sealed for Sqlite {
-    fn project(tx: &mut Tx) -> Option<&mut Transaction<'static, Self>> {
-        #[allow(unreachable_patterns)]
-        match tx {
-            Tx::Sqlite(tx) => Some(tx),
-            _ => None,
+/// Implements [`SessionBackend`] for one backend's sqlx database type.
+macro_rules! session_backend {
+    ($feature:literal, $db:ty, $variant:ident) => {
+        #[cfg(feature = $feature)]
+        impl private::Sealed for $db {
+            fn project(link: &mut Link) -> Option<&mut <Self as sqlx::Database>::Connection> {
+                #[allow(unreachable_patterns)]
+                match link {
+                    Link::$variant(held) => Some(held.conn()),
+                    _ => None,
+                }
+            }
         }
-    }
-}
-#[cfg(feature = "sqlite")]
-impl SessionBackend for Sqlite {
-    const BACKEND: Backend = Backend::Sqlite;
-}
-#[cfg(feature = "postgres")]
-impl private::Sealed for Postgres {
-    fn project(tx: &mut Tx) -> Option<&mut Transaction<'static, Self>> {
-        #[allow(unreachable_patterns)]
-        match tx {
-            Tx::Postgres(tx) => Some(tx),
-            _ => None,
+        #[cfg(feature = $feature)]
+        impl SessionBackend for $db {
+            const BACKEND: Backend = Backend::$variant;
         }
-    }
+    };
 }
-#[cfg(feature = "postgres")]
-impl SessionBackend for Postgres {
-    const BACKEND: Backend = Backend::Postgres;
-}
-#[cfg(feature = "mysql")]
-impl private::Sealed for MySql {
-    fn project(tx: &mut Tx) -> Option<&mut Transaction<'static, Self>> {
-        #[allow(unreachable_patterns)]
-        match tx {
-            Tx::MySql(tx) => Some(tx),
-            _ => None,
-        }
-    }
-}
-#[cfg(feature = "mysql")]
-impl SessionBackend for MySql {
-    const BACKEND: Backend = Backend::MySql;
-}
+session_backend!("sqlite", Sqlite, Sqlite);
+session_backend!("postgres", Postgres, Postgres);
+session_backend!("mysql", MySql, MySql);
 
 /// A failure of the session layer. As a [`Responder`] it answers with its [`status`] and a
 /// JSON [`ErrorBody`] that carries no SQL or driver text; the full error goes to the log.
@@ -283,9 +379,10 @@ impl SessionError {
         }
     }
 
-    /// The JSON body for this error.
+    /// The JSON body for this error (with `Retry-After` when a retry may succeed).
     pub fn body(&self) -> ErrorBody {
         ErrorBody::new(self.status(), self.detail())
+            .retry_if(self.kind().is_some_and(DbErrorKind::is_transient))
     }
 }
 
@@ -305,7 +402,10 @@ impl<'r> Responder<'r, 'static> for SessionError {
 static BEGIN_SEQ: AtomicU64 = AtomicU64::new(1);
 
 struct State {
-    tx: Option<Tx>,
+    /// The session's connection, once a statement ran.
+    link: Option<Link>,
+    /// The link was just taken from the pool and no statement ran on it yet.
+    fresh: bool,
     /// Incremented at each BEGIN; savepoints remember theirs.
     generation: u64,
     /// Open savepoints.
@@ -315,13 +415,37 @@ struct State {
     /// A raw PostgreSQL connection was handed out: errors on it are invisible to us, so
     /// COMMIT first checks that the transaction is not aborted.
     raw_pg: bool,
+    /// A write ran (or may have: a raw connection was handed out). A transaction that only
+    /// read is ended by dropping it: sqlx queues its rollback and returns the connection in
+    /// the background, so the response waits for no `COMMIT`.
+    wrote: bool,
 }
 
-/// A session on one bind: at most one lazily begun transaction. See the [module docs](self).
+impl State {
+    fn in_tx(&self) -> bool {
+        self.link.as_ref().is_some_and(Link::in_tx)
+    }
+
+    /// Forgets the link and what belonged to its transaction (the link's drop rolls back
+    /// and returns the connection; the permit goes after it).
+    fn reset(&mut self) -> Option<Link> {
+        self.savepoints = 0;
+        self.aborted = None;
+        self.raw_pg = false;
+        self.wrote = false;
+        self.fresh = false;
+        self.link.take()
+    }
+}
+
+/// A session on one bind: at most one lazily opened connection and transaction. See the
+/// [module docs](self).
 pub struct DbSession {
     bind: Arc<BindHandle>,
     state: Mutex<State>,
     first_use: AtomicU64,
+    /// [`Access`] as a `u8`.
+    access: AtomicU8,
     /// Savepoints dropped without release or rollback: (generation, depth), rolled back
     /// before the next statement.
     dropped: SyncMutex<Vec<(u64, u32)>>,
@@ -333,23 +457,27 @@ impl std::fmt::Debug for DbSession {
         f.debug_struct("DbSession")
             .field("bind", &self.bind.key())
             .field("backend", &self.backend())
+            .field("access", &self.access())
             .field("in_transaction", &self.in_transaction())
             .finish()
     }
 }
 
 impl DbSession {
-    pub(crate) fn new(bind: Arc<BindHandle>) -> Self {
+    pub(crate) fn new(bind: Arc<BindHandle>, access: Access) -> Self {
         DbSession {
             bind,
             state: Mutex::new(State {
-                tx: None,
+                link: None,
+                fresh: false,
                 generation: 0,
                 savepoints: 0,
                 aborted: None,
                 raw_pg: false,
+                wrote: false,
             }),
             first_use: AtomicU64::new(0),
+            access: AtomicU8::new(access.to_u8()),
             dropped: SyncMutex::new(Vec::new()),
             has_dropped: AtomicBool::new(false),
         }
@@ -375,15 +503,63 @@ impl DbSession {
         self.bind.config().commit_mode
     }
 
-    /// Whether a transaction is open (a statement ran since the last commit or rollback).
+    /// How the next transaction of this session begins. See [`Access`].
+    pub fn access(&self) -> Access {
+        Access::from_u8(self.access.load(Ordering::Relaxed))
+    }
+
+    /// Sets how this session's next transaction begins: [`Access::Write`] for a session that
+    /// will read and then write (on SQLite it then takes its turn in the write queue at
+    /// `BEGIN`, so its reads and writes share one snapshot that no one else can change),
+    /// [`Access::Read`] for one that mostly reads. A transaction already open is not changed:
+    /// see [`DbSession::write_lock`].
+    ///
+    /// ```
+    /// use rocket_alchemy::{Access, Session};
+    ///
+    /// #[rocket::get("/counter/bump")]
+    /// async fn bump(db: Session<'_>) -> &'static str {
+    ///     db.set_access(Access::Write); // this GET reads, then writes
+    ///     // ...
+    ///     "ok"
+    /// }
+    /// ```
+    pub fn set_access(&self, access: Access) {
+        self.access.store(access.to_u8(), Ordering::Relaxed);
+    }
+
+    /// Makes this session a writer now: begins its transaction as a writer if none is open,
+    /// or upgrades the open one (SQLite: waits for its turn in the write queue; PostgreSQL:
+    /// sends `BEGIN` if only reads ran). Use it before the reads of a read-modify-write in a
+    /// session that began as a reader.
+    pub async fn write_lock(&self) -> Result<(), SessionError> {
+        self.active(Need::Write).await.map(drop)
+    }
+
+    /// Whether a transaction is open (a statement ran since the last commit or rollback; on
+    /// PostgreSQL, a write or a savepoint: reads alone open none).
     pub fn in_transaction(&self) -> bool {
         match self.state.try_lock() {
-            Ok(state) => state.tx.is_some(),
+            Ok(state) => state.in_tx(),
             Err(_) => true,
         }
     }
 
-    /// When this session first began a transaction (0: never). Orders commits.
+    /// Makes sure the session is in a transaction, so the reads that follow see one
+    /// snapshot (on PostgreSQL at `READ COMMITTED`, each statement still sees its own).
+    pub(crate) async fn read_transaction(&self) -> Result<(), SessionError> {
+        #[cfg_attr(not(feature = "sqlite"), allow(unused_mut))]
+        let mut state = self.active(Need::Read).await?;
+        match state.link.as_mut() {
+            // The deferred BEGIN goes with the next statement.
+            #[cfg(feature = "sqlite")]
+            Some(Link::Sqlite(link)) => link.begin_snapshot(),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// When this session first opened a connection (0: never). Orders commits.
     pub(crate) fn first_use(&self) -> u64 {
         self.first_use.load(Ordering::Relaxed)
     }
@@ -394,9 +570,33 @@ impl DbSession {
         }
     }
 
+    fn database_error(&self, source: sqlx::Error) -> SessionError {
+        SessionError::Database {
+            bind: Some(self.bind.key().to_string()),
+            kind: DbErrorKind::of(&source),
+            source,
+        }
+    }
+
+    /// A wait for SQLite's write queue past `connect_timeout`: busy, not unreachable.
+    #[cfg(feature = "sqlite")]
+    fn queue_error(&self, source: sqlx::Error) -> SessionError {
+        SessionError::Database {
+            bind: Some(self.bind.key().to_string()),
+            kind: match source {
+                sqlx::Error::PoolTimedOut => DbErrorKind::Busy,
+                _ => DbErrorKind::of(&source),
+            },
+            source,
+        }
+    }
+
     fn error(&self, state: &mut State, source: sqlx::Error) -> SessionError {
         let kind = DbErrorKind::of(&source);
-        if aborts_transaction(self.backend(), &source, kind) && state.aborted.is_none() {
+        if state.in_tx()
+            && aborts_transaction(self.backend(), &source, kind)
+            && state.aborted.is_none()
+        {
             state.aborted = Some((state.savepoints, kind));
         }
         SessionError::Database {
@@ -406,7 +606,22 @@ impl DbSession {
         }
     }
 
-    async fn begin(&self) -> Result<Tx, SessionError> {
+    /// Builds a sea-query statement for the bind's backend.
+    fn build<S: SqlxBinder + ?Sized>(&self, statement: &S) -> (String, SqlxValues) {
+        match self.backend() {
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite => statement.build_sqlx(sea_query::SqliteQueryBuilder),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres => statement.build_sqlx(sea_query::PostgresQueryBuilder),
+            #[cfg(feature = "mysql")]
+            Backend::MySql => statement.build_sqlx(sea_query::MysqlQueryBuilder),
+            #[allow(unreachable_patterns)]
+            other => unreachable!("a {other} bind exists only with its feature"),
+        }
+    }
+
+    /// Opens the session's connection for `need`: see [`crate::access`].
+    async fn open(&self, state: &mut State, need: Need) -> Result<Link, SessionError> {
         self.bind
             .ensure_schema()
             .await
@@ -414,39 +629,110 @@ impl DbSession {
                 bind: self.bind.key().to_string(),
                 source,
             })?;
+        let write = need == Need::Write || self.access() == Access::Write;
+        let link = match self.bind.pool() {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(pool) => {
+                let writer = self.bind.writer().sqlite().expect("a SQLite bind's writer");
+                let snapshot = self
+                    .bind
+                    .config()
+                    .sqlite
+                    .as_ref()
+                    .is_none_or(|s| s.read_snapshot);
+                if write || writer.all_sessions_write() {
+                    let permit = writer.enter().await.map_err(|e| self.queue_error(e))?;
+                    let (conn, home) = match writer.connection().await {
+                        Some(found) => found.map(|(conn, home)| (conn, Some(home))),
+                        None => pool.acquire().await.map(|conn| (conn, None)),
+                    }
+                    .map_err(|e| self.database_error(e))?;
+                    // BEGIN IMMEDIATE goes with the first statement.
+                    Link::Sqlite(SqliteLink::writer(conn, permit, home))
+                } else {
+                    let conn = pool.acquire().await.map_err(|e| self.database_error(e))?;
+                    state.fresh = true;
+                    Link::Sqlite(SqliteLink::reader(conn, snapshot))
+                }
+            }
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(pool) => match write || need == Need::Transaction {
+                true => Link::Postgres(Held::Tx(self.begin_on(pool, None).await?)),
+                false => {
+                    let conn = pool.acquire().await.map_err(|e| self.database_error(e))?;
+                    state.fresh = true;
+                    Link::Postgres(Held::Conn(conn))
+                }
+            },
+            #[cfg(feature = "mysql")]
+            Pool::MySql(pool) => Link::MySql(Held::Tx(self.begin_on(pool, None).await?)),
+        };
+        let _ = self.first_use.compare_exchange(
+            0,
+            BEGIN_SEQ.fetch_add(1, Ordering::Relaxed),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        Ok(link)
+    }
+
+    /// Takes a connection from `pool` and begins a transaction on it (with `statement`, or
+    /// `BEGIN`). A pooled connection that died while idle (no ping before acquire) fails its
+    /// `BEGIN`; the pool drops it, and this retries once on a fresh one.
+    async fn begin_on<DB: sqlx::Database>(
+        &self,
+        pool: &sqlx::Pool<DB>,
+        statement: Option<&'static str>,
+    ) -> Result<Transaction<'static, DB>, SessionError> {
         let mut retried = false;
         loop {
-            let result = match self.bind.pool() {
-                #[cfg(feature = "sqlite")]
-                crate::Pool::Sqlite(pool) => {
-                    pool.begin_with("BEGIN IMMEDIATE").await.map(Tx::Sqlite)
-                }
-                #[cfg(feature = "postgres")]
-                crate::Pool::Postgres(pool) => pool.begin().await.map(Tx::Postgres),
-                #[cfg(feature = "mysql")]
-                crate::Pool::MySql(pool) => pool.begin().await.map(Tx::MySql),
+            let result = match statement {
+                Some(statement) => pool.begin_with(statement).await,
+                None => pool.begin().await,
             };
             match result {
                 Ok(tx) => {
-                    self.log("BEGIN");
+                    self.log(statement.unwrap_or("BEGIN"));
                     return Ok(tx);
                 }
-                // A pooled connection that died while idle (no ping before acquire): the
-                // pool drops it after this failure; retry once on a fresh one.
                 Err(e) if !retried && stale_connection(&e) => {
                     tracing::debug!(target: "rocket_alchemy", bind = self.bind.key(), error = %e, "BEGIN on a dead connection; retrying");
                     retried = true;
                 }
-                Err(source) => {
-                    let kind = DbErrorKind::of(&source);
-                    return Err(SessionError::Database {
-                        bind: Some(self.bind.key().to_string()),
-                        kind,
-                        source,
-                    });
-                }
+                Err(source) => return Err(self.database_error(source)),
             }
         }
+    }
+
+    /// Makes the open session fit for `need`: a SQLite reader about to write takes its turn
+    /// in the write queue; a PostgreSQL reader begins its transaction.
+    async fn upgrade(&self, state: &mut State, need: Need) -> Result<(), SessionError> {
+        if need == Need::Read {
+            return Ok(());
+        }
+        match state.link.as_mut().expect("open") {
+            #[cfg(feature = "sqlite")]
+            Link::Sqlite(link) if need == Need::Write && !link.is_writer() => {
+                let writer = self.bind.writer().sqlite().expect("a SQLite bind's writer");
+                let permit = writer.enter().await.map_err(|e| self.queue_error(e))?;
+                link.become_writer(permit);
+            }
+            #[cfg(feature = "postgres")]
+            Link::Postgres(held) if !held.in_tx() => {
+                let Some(Link::Postgres(Held::Conn(conn))) = state.reset() else {
+                    unreachable!("a PostgreSQL reader holds a connection")
+                };
+                // On failure the connection goes back to the pool (or is closed if broken).
+                let tx = sqlx::Transaction::begin(conn, None)
+                    .await
+                    .map_err(|e| self.database_error(e))?;
+                self.log("BEGIN");
+                state.link = Some(Link::Postgres(Held::Tx(tx)));
+            }
+            #[allow(unreachable_patterns)]
+            _ => {}
+        }
+        Ok(())
     }
 
     fn log(&self, what: &str) {
@@ -457,22 +743,31 @@ impl DbSession {
         }
     }
 
-    /// Locks the state, beginning a transaction if none is open.
-    async fn active(&self) -> Result<MutexGuard<'_, State>, SessionError> {
+    /// Locks the state, opening the session or upgrading it for `need`.
+    async fn active(&self, need: Need) -> Result<MutexGuard<'_, State>, SessionError> {
         let mut state = self.state.try_lock().map_err(|_| self.busy())?;
-        if state.tx.is_none() {
-            let tx = self.begin().await?;
-            state.tx = Some(tx);
+        if state.link.is_none() {
+            state.reset();
+            let link = self.open(&mut state, need).await?;
+            state.link = Some(link);
             state.generation += 1;
-            state.savepoints = 0;
-            state.aborted = None;
-            state.raw_pg = false;
-            let _ = self.first_use.compare_exchange(
-                0,
-                BEGIN_SEQ.fetch_add(1, Ordering::Relaxed),
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            );
+        } else {
+            self.upgrade(&mut state, need).await?;
+        }
+        if need == Need::Write {
+            state.wrote = true;
+        }
+        #[cfg(feature = "sqlite")]
+        if need == Need::Transaction {
+            if let Some(Link::Sqlite(link)) = state.link.as_mut() {
+                if !link.in_tx() {
+                    let result = link.ensure_open().await;
+                    if let Err(e) = result {
+                        return Err(self.error(&mut state, e));
+                    }
+                    self.log("BEGIN");
+                }
+            }
         }
         if self.has_dropped.load(Ordering::Acquire) {
             self.rollback_dropped_savepoints(&mut state).await?;
@@ -482,6 +777,11 @@ impl DbSession {
 
     /// The typed connection of the open transaction (beginning one if needed), for raw sqlx.
     /// Fails with [`SessionError::WrongBackend`] when the bind is another engine.
+    ///
+    /// The session keeps its [`Access`]: a SQLite reader's raw connection is in a deferred
+    /// transaction, and a write through it waits for the write lock in SQLite's busy handler
+    /// (or fails with 409 if its snapshot is stale). Call [`DbSession::write_lock`] first to
+    /// write through a raw connection in a session that began as a reader.
     ///
     /// While the returned guard lives, other uses of this session fail with
     /// [`SessionError::Busy`] rather than wait (which would deadlock the request).
@@ -495,11 +795,13 @@ impl DbSession {
                 actual: self.backend(),
             });
         }
-        let mut state = self.active().await?;
+        let mut state = self.active(Need::Transaction).await?;
+        state.fresh = false;
+        state.wrote = true;
         if DB::BACKEND == Backend::Postgres {
             state.raw_pg = true;
         }
-        let guard = MutexGuard::try_map(state, |s| s.tx.as_mut().and_then(DB::project))
+        let guard = MutexGuard::try_map(state, |s| s.link.as_mut().and_then(DB::project))
             .map_err(|_| self.busy())?;
         Ok(SessionConnection { guard })
     }
@@ -555,15 +857,12 @@ impl DbSession {
         &self,
         statement: &S,
     ) -> Result<u64, SessionError> {
-        let mut state = self.active().await?;
-        let result = dispatch!(state.tx.as_mut().expect("active"), |conn, qb| {
-            let (sql, values) = statement.build_sqlx(qb);
-            sqlx::query_with(AssertSqlSafe(sql), values)
+        run!(self, built!(self, statement), |conn, sql, values| {
+            sqlx::query_with(sql, values)
                 .execute(conn)
                 .await
                 .map(|r| r.rows_affected())
-        });
-        result.map_err(|e| self.error(&mut state, e))
+        })
     }
 
     /// Runs a multi-row `INSERT` and returns the auto-increment keys it generated, in row
@@ -575,39 +874,36 @@ impl DbSession {
         pk: &'static str,
         rows: usize,
     ) -> Result<Vec<i64>, SessionError> {
-        let mut state = self.active().await?;
-        let result: Result<Vec<i64>, sqlx::Error> = match state.tx.as_mut().expect("active") {
-            #[cfg(feature = "mysql")]
-            Tx::MySql(tx) => {
-                let (sql, values) = insert.build_sqlx(sea_query::MysqlQueryBuilder);
-                match sqlx::query_with(AssertSqlSafe(sql), values)
-                    .execute(&mut **tx)
-                    .await
-                {
-                    Ok(done) => Ok((0..rows as i64)
-                        .map(|i| done.last_insert_id() as i64 + i)
-                        .collect()),
-                    Err(e) => Err(e),
-                }
-            }
-            #[allow(unreachable_patterns)]
-            other => {
-                insert.returning_col(pk);
-                dispatch!(other, |conn, qb| {
-                    let (sql, values) = insert.build_sqlx(qb);
-                    sqlx::query_as_with::<_, (i64,), _>(AssertSqlSafe(sql), values)
-                        .fetch_all(conn)
-                        .await
-                        .map(|ids| {
-                            // Keys are assigned in row order; sort in case RETURNING is not.
-                            let mut ids: Vec<i64> = ids.into_iter().map(|(id,)| id).collect();
-                            ids.sort_unstable();
-                            ids
-                        })
+        let _ = rows; // MySQL only
+        #[cfg(feature = "mysql")]
+        if self.backend() == Backend::MySql {
+            let (sql, values) = self.build(&*insert);
+            let mut state = self.active(Need::Write).await?;
+            let Some(Link::MySql(held)) = state.link.as_mut() else {
+                unreachable!("a MySQL bind holds a MySQL connection")
+            };
+            let result = sqlx::query_with(AssertSqlSafe(sql), values)
+                .execute(held.conn())
+                .await;
+            return match result {
+                Ok(done) => Ok((0..rows as i64)
+                    .map(|i| done.last_insert_id() as i64 + i)
+                    .collect()),
+                Err(e) => Err(self.error(&mut state, e)),
+            };
+        }
+        insert.returning_col(pk);
+        run!(self, built!(self, &*insert), |conn, sql, values| {
+            sqlx::query_as_with::<_, (i64,), _>(sql, values)
+                .fetch_all(conn)
+                .await
+                .map(|ids| {
+                    // Keys are assigned in row order; sort in case RETURNING is not.
+                    let mut ids: Vec<i64> = ids.into_iter().map(|(id,)| id).collect();
+                    ids.sort_unstable();
+                    ids
                 })
-            }
-        };
-        result.map_err(|e| self.error(&mut state, e))
+        })
     }
 
     /// Runs a sea-query statement and decodes every row.
@@ -615,14 +911,11 @@ impl DbSession {
         &self,
         statement: &S,
     ) -> Result<Vec<T>, SessionError> {
-        let mut state = self.active().await?;
-        let result = dispatch!(state.tx.as_mut().expect("active"), |conn, qb| {
-            let (sql, values) = statement.build_sqlx(qb);
-            sqlx::query_as_with::<_, T, _>(AssertSqlSafe(sql), values)
+        run!(self, built!(self, statement), |conn, sql, values| {
+            sqlx::query_as_with::<_, T, _>(sql, values)
                 .fetch_all(conn)
                 .await
-        });
-        result.map_err(|e| self.error(&mut state, e))
+        })
     }
 
     /// Runs a sea-query statement and decodes the first row, if any.
@@ -630,14 +923,11 @@ impl DbSession {
         &self,
         statement: &S,
     ) -> Result<Option<T>, SessionError> {
-        let mut state = self.active().await?;
-        let result = dispatch!(state.tx.as_mut().expect("active"), |conn, qb| {
-            let (sql, values) = statement.build_sqlx(qb);
-            sqlx::query_as_with::<_, T, _>(AssertSqlSafe(sql), values)
+        run!(self, built!(self, statement), |conn, sql, values| {
+            sqlx::query_as_with::<_, T, _>(sql, values)
                 .fetch_optional(conn)
                 .await
-        });
-        result.map_err(|e| self.error(&mut state, e))
+        })
     }
 
     /// Runs a sea-query statement and decodes its first row; no row is a
@@ -656,7 +946,60 @@ impl DbSession {
         }
     }
 
-    /// Commits the open transaction, if any. The next statement begins a new one.
+    /// The prepared statement `key` of this bind, rendered by `statement` the first time.
+    pub(crate) fn prepared<S: SqlxBinder>(
+        &self,
+        key: StatementKey,
+        statement: impl FnOnce() -> S,
+    ) -> Prepared {
+        self.bind.statements().get_or_insert(key, || {
+            let (sql, _) = self.build(&statement());
+            Prepared::new(sql)
+        })
+    }
+
+    /// [`DbSession::execute`] for a prepared statement.
+    pub(crate) async fn execute_prepared(
+        &self,
+        prepared: &Prepared,
+        values: &sea_query::Values,
+    ) -> Result<u64, SessionError> {
+        run!(self, shared!(prepared, values), |conn, sql, values| {
+            sqlx::query_with(sql, values)
+                .execute(conn)
+                .await
+                .map(|r| r.rows_affected())
+        })
+    }
+
+    /// [`DbSession::fetch_all`] for a prepared statement.
+    pub(crate) async fn fetch_all_prepared<T: FromAnyRow>(
+        &self,
+        prepared: &Prepared,
+        values: &sea_query::Values,
+    ) -> Result<Vec<T>, SessionError> {
+        run!(self, shared!(prepared, values), |conn, sql, values| {
+            sqlx::query_as_with::<_, T, _>(sql, values)
+                .fetch_all(conn)
+                .await
+        })
+    }
+
+    /// [`DbSession::fetch_optional`] for a prepared statement.
+    pub(crate) async fn fetch_optional_prepared<T: FromAnyRow>(
+        &self,
+        prepared: &Prepared,
+        values: &sea_query::Values,
+    ) -> Result<Option<T>, SessionError> {
+        run!(self, shared!(prepared, values), |conn, sql, values| {
+            sqlx::query_as_with::<_, T, _>(sql, values)
+                .fetch_optional(conn)
+                .await
+        })
+    }
+
+    /// Commits the open transaction, if any, and returns the connection to the pool. The
+    /// next statement begins a new one.
     ///
     /// On failure the transaction is rolled back and its connection released.
     pub async fn commit(&self) -> Result<(), SessionError> {
@@ -664,7 +1007,7 @@ impl DbSession {
         self.commit_locked(&mut state).await
     }
 
-    /// Rolls back the open transaction, if any.
+    /// Rolls back the open transaction, if any, and returns the connection to the pool.
     pub async fn rollback(&self) -> Result<(), SessionError> {
         let mut state = self.state.try_lock().map_err(|_| self.busy())?;
         self.rollback_locked(&mut state).await
@@ -680,48 +1023,59 @@ impl DbSession {
     }
 
     async fn commit_locked(&self, state: &mut State) -> Result<(), SessionError> {
-        let Some(mut tx) = state.tx.take() else {
+        let aborted = state.aborted;
+        let raw_pg = state.raw_pg;
+        let wrote = state.wrote;
+        let link = state.reset();
+        self.clear_dropped();
+        let Some(link) = link else {
             return Ok(());
         };
-        let aborted = state.aborted.take();
-        let raw_pg = std::mem::take(&mut state.raw_pg);
-        state.savepoints = 0;
-        self.clear_dropped();
+        if !wrote {
+            // Read only: nothing to commit. Dropping the link ends its transaction in the
+            // background, as the connection goes back to the pool.
+            if link.in_tx() {
+                self.log("ROLLBACK (read only, in the background)");
+            }
+            return Ok(());
+        }
         let bind = || self.bind.key().to_string();
         if let Some((_, kind)) = aborted {
-            rollback_tx(tx).await;
+            rollback_link(link).await;
             self.log("ROLLBACK (aborted transaction)");
             return Err(SessionError::Aborted { bind: bind(), kind });
         }
-        #[cfg(feature = "postgres")]
-        if raw_pg {
-            if let Tx::Postgres(pg) = &mut tx {
+        let result = match link {
+            // The write-queue turn ends after COMMIT, as the link drops.
+            #[cfg(feature = "sqlite")]
+            Link::Sqlite(link) => link.commit().await,
+            #[cfg(feature = "postgres")]
+            Link::Postgres(Held::Tx(mut tx)) if raw_pg => {
                 // COMMIT of an aborted PostgreSQL transaction silently rolls back; make sure.
-                if let Err(e) = sqlx::query("SELECT 1").execute(&mut **pg).await {
-                    let kind = DbErrorKind::of(&e);
-                    rollback_tx(tx).await;
-                    return Err(SessionError::Commit {
-                        bind: bind(),
-                        kind,
-                        source: e,
-                    });
+                match sqlx::query("SELECT 1").execute(&mut *tx).await {
+                    Ok(_) => tx.commit().await.map(|()| true),
+                    Err(e) => {
+                        let kind = DbErrorKind::of(&e);
+                        let _ = tx.rollback().await;
+                        return Err(SessionError::Commit {
+                            bind: bind(),
+                            kind,
+                            source: e,
+                        });
+                    }
                 }
             }
-        }
-        let _ = raw_pg;
-        let result = match tx {
-            #[cfg(feature = "sqlite")]
-            Tx::Sqlite(tx) => tx.commit().await,
             #[cfg(feature = "postgres")]
-            Tx::Postgres(tx) => tx.commit().await,
+            Link::Postgres(held) => commit_held(held).await,
             #[cfg(feature = "mysql")]
-            Tx::MySql(tx) => tx.commit().await,
+            Link::MySql(held) => commit_held(held).await,
         };
         match result {
-            Ok(()) => {
+            Ok(true) => {
                 self.log("COMMIT");
                 Ok(())
             }
+            Ok(false) => Ok(()),
             // sqlx queues a ROLLBACK on the dropped transaction; the pool runs it (or closes
             // a broken connection) when the connection comes back.
             Err(source) => Err(SessionError::Commit {
@@ -733,15 +1087,21 @@ impl DbSession {
     }
 
     async fn rollback_locked(&self, state: &mut State) -> Result<(), SessionError> {
-        let Some(tx) = state.tx.take() else {
-            return Ok(());
-        };
-        state.aborted = None;
-        state.raw_pg = false;
-        state.savepoints = 0;
+        let wrote = state.wrote;
+        let link = state.reset();
         self.clear_dropped();
-        rollback_tx(tx).await;
-        self.log("ROLLBACK");
+        if let Some(link) = link {
+            // A writer's rollback completes before its write-queue turn ends; a reader's runs
+            // in the background.
+            match (wrote, link.in_tx()) {
+                (true, true) => {
+                    rollback_link(link).await;
+                    self.log("ROLLBACK");
+                }
+                (false, true) => self.log("ROLLBACK (read only, in the background)"),
+                (_, false) => {}
+            }
+        }
         Ok(())
     }
 
@@ -768,7 +1128,8 @@ impl DbSession {
     /// }
     /// ```
     pub async fn savepoint(&self) -> Result<Savepoint<'_>, SessionError> {
-        let mut state = self.active().await?;
+        let mut state = self.active(Need::Transaction).await?;
+        state.fresh = false;
         let depth = state.savepoints + 1;
         let sql = format!("SAVEPOINT ra_sp_{depth}");
         self.raw(&mut state, sql).await?;
@@ -782,7 +1143,7 @@ impl DbSession {
     }
 
     async fn raw(&self, state: &mut State, sql: String) -> Result<(), SessionError> {
-        let result = dispatch!(state.tx.as_mut().expect("active"), |conn, _qb| {
+        let result = dispatch!(state.link.as_mut().expect("active"), |conn, _qb| {
             sqlx::raw_sql(AssertSqlSafe(sql))
                 .execute(conn)
                 .await
@@ -798,7 +1159,7 @@ impl DbSession {
         rollback: bool,
     ) -> Result<(), SessionError> {
         let mut state = self.state.try_lock().map_err(|_| self.busy())?;
-        if state.tx.is_none() || state.generation != generation || state.savepoints < depth {
+        if !state.in_tx() || state.generation != generation || state.savepoints < depth {
             return Err(SessionError::SavepointClosed {
                 bind: self.bind.key().to_string(),
             });
@@ -843,17 +1204,32 @@ impl DbSession {
     }
 }
 
-async fn rollback_tx(tx: Tx) {
+/// Commits a held connection's transaction: `Ok(true)` when one was committed, `Ok(false)`
+/// when there was none (a reader that never began one). Either way the connection goes
+/// back to the pool.
+async fn commit_held<DB: sqlx::Database>(held: Held<DB>) -> Result<bool, sqlx::Error> {
+    match held {
+        Held::Conn(_) => Ok(false),
+        Held::Tx(tx) => tx.commit().await.map(|()| true),
+    }
+}
+
+async fn rollback_link(link: Link) {
     // A failed ROLLBACK leaves the connection suspect: dropping the transaction queues
     // another rollback, and the pool closes the connection if its release ping fails.
-    let _ = match tx {
+    async fn rollback<DB: sqlx::Database>(held: Held<DB>) {
+        if let Held::Tx(tx) = held {
+            let _ = tx.rollback().await;
+        }
+    }
+    match link {
         #[cfg(feature = "sqlite")]
-        Tx::Sqlite(tx) => tx.rollback().await,
+        Link::Sqlite(link) => link.rollback().await,
         #[cfg(feature = "postgres")]
-        Tx::Postgres(tx) => tx.rollback().await,
+        Link::Postgres(held) => rollback(held).await,
         #[cfg(feature = "mysql")]
-        Tx::MySql(tx) => tx.rollback().await,
-    };
+        Link::MySql(held) => rollback(held).await,
+    }
 }
 
 /// Whether `error` leaves the server-side transaction unusable (so COMMIT would not commit).
@@ -938,7 +1314,7 @@ impl Drop for Savepoint<'_> {
 /// connection (`SqliteConnection`, `PgConnection`, `MySqlConnection`), so `&mut *conn` is an
 /// sqlx executor.
 pub struct SessionConnection<'s, DB: SessionBackend> {
-    guard: MappedMutexGuard<'s, Transaction<'static, DB>>,
+    guard: MappedMutexGuard<'s, DB::Connection>,
 }
 
 impl<DB: SessionBackend> std::fmt::Debug for SessionConnection<'_, DB> {
