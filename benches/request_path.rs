@@ -1,5 +1,6 @@
-//! What rocket_alchemy's request path costs compared with hand-written sqlx, measured in
-//! the same run.
+//! What rocket_alchemy's request path costs compared with hand-written sqlx, one request
+//! at a time (single-request cost; `scripts/bench.sh` measures under concurrent load),
+//! measured in the same run.
 //!
 //! One Rocket (through `rocket::local::asynchronous::Client::untracked`) serves a SQLite
 //! file database in a temporary directory (WAL journal, the library's default). The
@@ -12,7 +13,7 @@
 //! |---|---|---|
 //! | `insert` | `session_insert`: `Session` guard, `session.execute(&insert)` built with sea-query, committed by the fairing (`commit_mode = "autocommit"`) | `baseline_insert`: `pool.begin_with("BEGIN IMMEDIATE")`, `sqlx::query(same SQL).bind(..)`, `tx.commit()` |
 //! | `insert` | `session_insert_raw`: `session.sqlite()`, then `sqlx::query(same SQL)` on the session's connection | the same `baseline_insert` |
-//! | `select_by_id` | `session_select_by_id`: `session.fetch_one::<BenchRow>(&select)` by primary key (the session begins a transaction, the fairing commits it) | `baseline_select_by_id`: `begin_with("BEGIN IMMEDIATE")`, `query_as(same SQL)`, `commit()` |
+//! | `select_by_id` | `session_select_by_id`: `session.fetch_one::<BenchRow>(&select)` by primary key (a reader: a deferred transaction begun with the statement, ended by the fairing) | `baseline_select_by_id`: `pool.begin()` (deferred), `query_as(same SQL)`, `commit()` |
 //! | `select_by_id` | `session_select_by_id_raw`: `session.sqlite()`, then `sqlx::query_as(same SQL)` on the session's connection | the same `baseline_select_by_id` |
 //! | `select_by_id` | the same `session_select_by_id` | `baseline_select_by_id_no_tx`: `query_as(same SQL).fetch_one(&pool)`, no transaction |
 //! | `guard` | `unused_guard`: a route taking a `Session` it never uses | `no_guard`: the same route without the guard |
@@ -84,7 +85,7 @@ const MAX_CONNECTIONS: u32 = 4;
 const INSERT_SQL: &str = r#"INSERT INTO "bench_row" ("label", "n") VALUES (?, ?)"#;
 /// The SQL sea-query builds for [`select_statement`] on SQLite (checked at start-up).
 const SELECT_SQL: &str = r#"SELECT "bench_row"."id", "bench_row"."label", "bench_row"."n" FROM "bench_row" WHERE "id" = ?"#;
-/// The `BEGIN` the library sends on SQLite (src/session.rs, `DbSession::begin`).
+/// The `BEGIN` of a SQLite writer (src/sqlite_link.rs).
 const BEGIN_SQL: &str = "BEGIN IMMEDIATE";
 const LABEL: &str = "bench";
 
@@ -174,7 +175,8 @@ async fn baseline_insert(pool: &State<SqlitePool>) -> Result<&'static str, Sessi
 
 #[get("/baseline/select/<id>")]
 async fn baseline_select_by_id(id: i64, pool: &State<SqlitePool>) -> Result<String, SessionError> {
-    let mut tx = pool.begin_with(BEGIN_SQL).await?;
+    // A read transaction, as a library reader's.
+    let mut tx = pool.begin().await?;
     let row: BenchRow = sqlx::query_as(SELECT_SQL)
         .bind(id)
         .fetch_one(&mut *tx)

@@ -40,6 +40,8 @@
 //!
 //! * [`config`]: the `databases.<bind_key>` keys and their defaults.
 //! * [`Session`]: the request guard, lazily beginning a transaction per bind.
+//! * [`access`]: readers and writers — SQLite's write queue, PostgreSQL reads without
+//!   `BEGIN`, and the [`AsWriter`] / [`AsReader`] guards.
 //! * [`CommitMode`]: `manual`, `autocommit`, `autocommit_include_redirect`.
 //! * [`AlchemyFairing`]: what happens on ignite, response and shutdown.
 //! * [`model`]: `#[derive(Model)]`, column types and `create_all`.

@@ -105,7 +105,7 @@ async fn idle_equals_size(alchemy: &Alchemy) {
 }
 
 /// 50 concurrent writers over real connections: every row is stored (on SQLite no
-/// "database is locked": sessions take the write lock at BEGIN and wait on busy_timeout).
+/// "database is locked": writers wait their turn in the bind's write queue).
 async fn fifty_concurrent_writers(db: TestDb) {
     let (port, alchemy, shutdown) = serve(&db, "workers = 8\n[databases.default]\ncommit_mode = \"autocommit\"\ncreate_all = true\nmax_connections = 8").await;
     let writers: Vec<_> = (0..50)
