@@ -131,8 +131,8 @@ async fn measure(backend: Backend, url: &str) -> Vec<(u64, Duration, Duration, D
 async fn sqlx_execute(alchemy: &Alchemy, sql: &str) {
     let sql = AssertSqlSafe(sql.to_string());
     match alchemy.pool("default").unwrap() {
-        rocket_alchemy::Pool::Sqlite(pool) => drop(pool.execute(sql).await.unwrap()),
-        rocket_alchemy::Pool::Postgres(pool) => drop(pool.execute(sql).await.unwrap()),
+        rocket_alchemy::BindPool::Sqlite(pool) => drop(pool.execute(sql).await.unwrap()),
+        rocket_alchemy::BindPool::Postgres(pool) => drop(pool.execute(sql).await.unwrap()),
         #[allow(unreachable_patterns)]
         _ => unreachable!(),
     }
@@ -140,10 +140,10 @@ async fn sqlx_execute(alchemy: &Alchemy, sql: &str) {
 
 async fn scalar(alchemy: &Alchemy, sql: &'static str) -> u64 {
     let n: i64 = match alchemy.pool("default").unwrap() {
-        rocket_alchemy::Pool::Sqlite(pool) => {
+        rocket_alchemy::BindPool::Sqlite(pool) => {
             sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
         }
-        rocket_alchemy::Pool::Postgres(pool) => {
+        rocket_alchemy::BindPool::Postgres(pool) => {
             sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
         }
         #[allow(unreachable_patterns)]
@@ -154,10 +154,10 @@ async fn scalar(alchemy: &Alchemy, sql: &'static str) -> u64 {
 
 async fn rows_of(alchemy: &Alchemy, sql: &'static str) -> u64 {
     match alchemy.pool("default").unwrap() {
-        rocket_alchemy::Pool::Sqlite(pool) => {
+        rocket_alchemy::BindPool::Sqlite(pool) => {
             sqlx::query(sql).fetch_all(pool).await.unwrap().len() as u64
         }
-        rocket_alchemy::Pool::Postgres(pool) => {
+        rocket_alchemy::BindPool::Postgres(pool) => {
             sqlx::query(sql).fetch_all(pool).await.unwrap().len() as u64
         }
         #[allow(unreachable_patterns)]

@@ -42,7 +42,7 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 use rocket::{Build, Rocket};
 
-use crate::alchemy::{Alchemy, BindHandle, Startup};
+use crate::bind::{Alchemy, BindHandle, Startup};
 use crate::config::DatabaseConfig;
 use crate::fairing::PassiveStartup;
 use crate::migrate::{Downgrade, Migrator};
@@ -202,8 +202,7 @@ pub async fn run_standalone(args: Vec<OsString>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let codec = crate::alchemy::cursor_codec(&figment);
-    let alchemy = match Alchemy::open_configs(configs, &[], Startup::Passive, codec).await {
+    let alchemy = match crate::launch::launch(configs, &[], Startup::Passive, &figment).await {
         Ok(alchemy) => alchemy,
         Err(e) => {
             eprintln!("error: {e}");
@@ -465,7 +464,7 @@ async fn run_one(
                 return Ok(false);
             }
             if models {
-                crate::schema::drop_all(bind.pool(), bind.tables()).await?;
+                crate::ddl::drop_all(bind.pool(), bind.tables()).await?;
                 println!("[{key}] dropped {} model table(s)", bind.tables().len());
             } else {
                 migrator.downgrade(Downgrade::To(0), &mut out).await?;

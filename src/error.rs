@@ -41,30 +41,6 @@ pub enum DbErrorKind {
 }
 
 impl DbErrorKind {
-    /// Classifies a sqlx error.
-    pub fn of(error: &sqlx::Error) -> DbErrorKind {
-        use sqlx::error::ErrorKind;
-        match error {
-            sqlx::Error::RowNotFound => DbErrorKind::NotFound,
-            sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed
-            | sqlx::Error::Protocol(_) => DbErrorKind::Connection,
-            sqlx::Error::Database(db) => match db.kind() {
-                ErrorKind::UniqueViolation => DbErrorKind::UniqueViolation,
-                ErrorKind::ForeignKeyViolation => DbErrorKind::ForeignKeyViolation,
-                ErrorKind::NotNullViolation => DbErrorKind::NotNullViolation,
-                ErrorKind::CheckViolation | ErrorKind::ExclusionViolation => {
-                    DbErrorKind::CheckViolation
-                }
-                _ => classify_code(db.as_ref()),
-            },
-            _ => DbErrorKind::Other,
-        }
-    }
-
     /// The HTTP status this kind maps to: 409 for constraint and concurrency conflicts,
     /// 404 for not found, 503 for connection failures and busy databases, 500 otherwise.
     pub fn status(self) -> Status {
@@ -106,47 +82,6 @@ impl DbErrorKind {
             DbErrorKind::Busy => "The database is busy; retry the request",
             DbErrorKind::Other => "There was an error during data processing",
         }
-    }
-}
-
-fn classify_code(db: &dyn sqlx::error::DatabaseError) -> DbErrorKind {
-    #[cfg(feature = "mysql")]
-    if let Some(my) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
-        return match my.number() {
-            // ER_LOCK_DEADLOCK, ER_CHECKREAD (snapshot conflict)
-            1213 | 1020 => DbErrorKind::Serialization,
-            // ER_LOCK_WAIT_TIMEOUT
-            1205 => DbErrorKind::Busy,
-            // ER_CONNECTION_KILLED, ER_QUERY_INTERRUPTED, ER_SERVER_SHUTDOWN, CR_* lost/gone
-            1927 | 1317 | 1053 | 2006 | 2013 => DbErrorKind::Connection,
-            _ => DbErrorKind::Other,
-        };
-    }
-    #[cfg(feature = "sqlite")]
-    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
-        // Extended result codes: the primary code is the low byte.
-        let code = db.code().and_then(|c| c.parse::<i32>().ok());
-        return match code {
-            // SQLITE_BUSY_SNAPSHOT: a read transaction tried to write after another
-            // connection committed; it must start over.
-            Some(517) => DbErrorKind::Serialization,
-            // SQLITE_BUSY (and its other extended codes): the lock wait hit busy_timeout.
-            Some(c) if c & 0xff == 5 => DbErrorKind::Busy,
-            // SQLITE_LOCKED: a conflict inside one connection or shared cache.
-            Some(c) if c & 0xff == 6 => DbErrorKind::Serialization,
-            _ => DbErrorKind::Other,
-        };
-    }
-    match db.code().as_deref() {
-        // PostgreSQL: serialization_failure, deadlock_detected
-        Some("40001") | Some("40P01") => DbErrorKind::Serialization,
-        // lock_not_available (lock_timeout, NOWAIT)
-        Some("55P03") => DbErrorKind::Busy,
-        // admin_shutdown, crash_shutdown, cannot_connect_now, and class 08 (connection)
-        Some("57P01") | Some("57P02") | Some("57P03") => DbErrorKind::Connection,
-        Some(code) if code.starts_with("08") => DbErrorKind::Connection,
-        Some(code) if code.starts_with("23") => DbErrorKind::CheckViolation,
-        _ => DbErrorKind::Other,
     }
 }
 

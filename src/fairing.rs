@@ -4,7 +4,7 @@
 use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::{Build, Orbit, Request, Response, Rocket};
 
-use crate::alchemy::{Alchemy, Startup};
+use crate::bind::{Alchemy, Startup};
 use crate::config::DatabaseConfig;
 use crate::error::ErrorBody;
 use crate::guard::RequestSessions;
@@ -41,11 +41,15 @@ pub struct AlchemyFairing {
     tables: Vec<&'static Table>,
 }
 
-impl AlchemyFairing {
-    pub(crate) fn new() -> Self {
+impl Alchemy {
+    /// The fairing that opens the databases on ignite, manages this handle and applies
+    /// commit modes. Register the models whose tables `create_all` creates on it.
+    pub fn fairing() -> AlchemyFairing {
         AlchemyFairing { tables: Vec::new() }
     }
+}
 
+impl AlchemyFairing {
     /// Registers model `M`: `create_all`, `drop_all` and the migration commands manage its
     /// table on its bind.
     pub fn model<M: Model>(mut self) -> Self {
@@ -98,8 +102,7 @@ impl Fairing for AlchemyFairing {
             Some(_) => Startup::Passive,
             None => Startup::Launch,
         };
-        let cursor = crate::alchemy::cursor_codec(rocket.figment());
-        match Alchemy::open_configs(configs, &self.tables, startup, cursor).await {
+        match crate::launch::launch(configs, &self.tables, startup, rocket.figment()).await {
             Ok(alchemy) => Ok(rocket.manage(alchemy)),
             Err(e) => {
                 tracing::error!(target: "rocket_alchemy", "{e}");

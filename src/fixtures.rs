@@ -11,11 +11,11 @@ use sea_query::{Expr, Query, Value};
 use serde_json::{Map, Value as Json};
 use sqlx::{AssertSqlSafe, Row};
 
-use crate::alchemy::BindHandle;
-use crate::backend::Pool;
+use crate::bind::BindHandle;
 use crate::config::Backend;
+use crate::ddl::sort_tables;
+use crate::driver::BindPool;
 use crate::model::{ColumnType, PrimaryKey, Table};
-use crate::schema::sort_tables;
 
 /// A fixtures failure.
 #[derive(Debug, thiserror::Error)]
@@ -115,7 +115,7 @@ macro_rules! to_json {
 }
 
 /// Every row of `table`, by primary key, as JSON objects.
-pub async fn rows(pool: &Pool, table: &Table) -> Result<Vec<Map<String, Json>>, FixtureError> {
+pub async fn rows(pool: &BindPool, table: &Table) -> Result<Vec<Map<String, Json>>, FixtureError> {
     let select = Query::select()
         .columns(table.columns.iter().map(|c| c.name))
         .from(table.name)
@@ -136,11 +136,11 @@ pub async fn rows(pool: &Pool, table: &Table) -> Result<Vec<Map<String, Json>>, 
     }
     match pool {
         #[cfg(feature = "sqlite")]
-        Pool::Sqlite(pool) => collect!(pool, sea_query::SqliteQueryBuilder),
+        BindPool::Sqlite(pool) => collect!(pool, sea_query::SqliteQueryBuilder),
         #[cfg(feature = "postgres")]
-        Pool::Postgres(pool) => collect!(pool, sea_query::PostgresQueryBuilder),
+        BindPool::Postgres(pool) => collect!(pool, sea_query::PostgresQueryBuilder),
         #[cfg(feature = "mysql")]
-        Pool::MySql(pool) => collect!(pool, sea_query::MysqlQueryBuilder),
+        BindPool::MySql(pool) => collect!(pool, sea_query::MysqlQueryBuilder),
     }
     Ok(out)
 }

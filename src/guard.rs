@@ -9,9 +9,9 @@ use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome};
 use rocket::{Ignite, Request, Rocket, Sentinel};
 
-use crate::access::Access;
-use crate::alchemy::Alchemy;
+use crate::bind::Alchemy;
 use crate::bind::{Bind, DefaultBind};
+use crate::session::Access;
 use crate::session::{DbSession, SessionError};
 
 /// The sessions of one request, one slot per configured bind, created on the first guard.

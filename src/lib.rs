@@ -55,39 +55,35 @@ compile_error!(
     "enable at least one of the `sqlite`, `postgres` and `mysql` features of rocket_alchemy"
 );
 
-pub mod access;
-mod alchemy;
-mod backend;
 mod bind;
 #[cfg(feature = "cli")]
 pub mod cli;
-pub mod config;
+mod config;
+mod ddl;
+mod driver;
 mod error;
 mod fairing;
 pub mod filters;
 pub mod fixtures;
 mod guard;
+mod launch;
 pub mod migrate;
 pub mod model;
 pub mod pagination;
 pub mod params;
-mod prepared;
 pub mod repository;
-pub mod schema;
 pub mod service;
 mod session;
-#[cfg(feature = "sqlite")]
-mod sqlite_link;
-#[cfg(feature = "sqlite")]
-mod write_queue;
 
-pub use crate::access::Access;
-pub use crate::alchemy::{Alchemy, BindHandle, LaunchError, UnknownBind};
-pub use crate::backend::Pool;
-pub use crate::bind::{Bind, DefaultBind, DEFAULT_KEY};
-pub use crate::config::{
-    Backend, CommitMode, ConfigError, DatabaseConfig, RedactedUrl, Synchronous,
+pub use crate::bind::{
+    Alchemy, Bind, BindHandle, DefaultBind, LaunchError, UnknownBind, DEFAULT_KEY,
 };
+pub use crate::config::{
+    Backend, CommitMode, ConfigError, DatabaseConfig, JournalMode, RedactedUrl, SqliteSettings,
+    Synchronous,
+};
+pub use crate::ddl::{create_table_sql, drop_table_sql, SchemaError};
+pub use crate::driver::{BindPool, SessionBackend};
 pub use crate::error::{DbErrorKind, ErrorBody};
 pub use crate::fairing::AlchemyFairing;
 pub use crate::guard::{AsReader, AsWriter, Session};
@@ -95,11 +91,19 @@ pub use crate::model::{FromAnyRow, Model, ModelExt};
 pub use crate::pagination::{Jsonify, OffsetPagination, Schema};
 pub use crate::params::{ListParams, ListSpec};
 pub use crate::repository::{Changes, Repository, RepositoryError};
-pub use crate::schema::SchemaError;
 pub use crate::service::{Service, ToChanges, ToModel};
 pub use crate::session::{
-    Connection, DbSession, Savepoint, SessionBackend, SessionConnection, SessionError,
+    Access, AnyConnection, DbSession, Savepoint, SessionConnection, SessionError,
 };
+
+/// Renamed [`BindPool`] (it shadowed `sqlx::Pool`).
+#[deprecated(since = "0.2.0", note = "renamed to `BindPool`")]
+pub type Pool = BindPool;
+
+/// Renamed [`AnyConnection`] (it shadowed `sqlx::Connection`).
+#[deprecated(since = "0.2.0", note = "renamed to `AnyConnection`")]
+pub type Connection<'s> = AnyConnection<'s>;
+
 pub use rocket_alchemy_codegen::{Bind, Model};
 
 pub use rocket;

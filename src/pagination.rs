@@ -218,6 +218,25 @@ impl CursorCodec {
         CursorCodec { key: key.into() }
     }
 
+    /// The key of an app's cursors: derived from Rocket's `secret_key` when configured (so
+    /// every instance of the app accepts the others' cursors), random otherwise.
+    pub(crate) fn key_from_figment(figment: &rocket::figment::Figment) -> Vec<u8> {
+        use sha2::Digest;
+        match figment.extract_inner::<String>("secret_key") {
+            Ok(secret) if !secret.is_empty() => {
+                let mut hasher = sha2::Sha256::new();
+                hasher.update(b"rocket_alchemy cursor\0");
+                hasher.update(secret.as_bytes());
+                hasher.finalize().to_vec()
+            }
+            _ => {
+                let mut key = uuid::Uuid::new_v4().as_bytes().to_vec();
+                key.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+                key
+            }
+        }
+    }
+
     fn mac(&self) -> HmacSha256 {
         <HmacSha256 as KeyInit>::new_from_slice(&self.key).expect("HMAC takes keys of any length")
     }
@@ -301,4 +320,12 @@ pub(crate) fn value_text(value: &Value) -> Option<String> {
         Value::Json(v) => v.as_ref()?.to_string(),
         _ => return None,
     })
+}
+
+impl crate::bind::Alchemy {
+    /// The codec of keyset cursors: keyed by Rocket's `secret_key` when configured (so every
+    /// instance of an app accepts the others' cursors), by a random key otherwise.
+    pub fn cursor_codec(&self) -> CursorCodec {
+        CursorCodec::new(self.cursor_key())
+    }
 }

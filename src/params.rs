@@ -50,7 +50,7 @@ use rocket::request::{FromRequest, Outcome};
 use rocket::{catch, catchers as rocket_catchers, Catcher, Request};
 use sea_query::Value;
 
-use crate::alchemy::Alchemy;
+use crate::bind::Alchemy;
 use crate::error::ErrorBody;
 use crate::filters::{Filter, LimitOffset, SortOrder};
 use crate::model::{AuditColumn, Model};

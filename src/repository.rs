@@ -44,7 +44,7 @@ use crate::filters::{self, ColumnRef, Filter, FilterError, SortOrder};
 use crate::guard::Session;
 use crate::model::{AuditColumn, Col, Model, ModelExt, PrimaryKey};
 use crate::pagination::{Keyset, OffsetPagination};
-use crate::prepared;
+use crate::session::prepared;
 use crate::session::{DbSession, SessionError};
 
 /// The error of the repository and service layer. As a [`Responder`] it answers
@@ -829,10 +829,10 @@ impl<'s, M: Model> Repository<'s, M> {
             }
             // MySQL reads the key from the OK packet, not from RETURNING.
             true if self.backend() == Backend::MySql => {
-                let mut insert = statement(false);
+                let insert = statement(false);
                 let ids = self
                     .session
-                    .insert_returning_ids(&mut insert, pk.name, 1)
+                    .insert_returning_ids(&insert, pk.name, 1)
                     .await
                     .map_err(|e| self.err(e))?;
                 self.set_auto_key(model, ids[0])?;
@@ -894,7 +894,7 @@ impl<'s, M: Model> Repository<'s, M> {
             if auto {
                 let ids = self
                     .session
-                    .insert_returning_ids(&mut insert, pk.name, chunk.len())
+                    .insert_returning_ids(&insert, pk.name, chunk.len())
                     .await
                     .map_err(|e| self.err(e))?;
                 for (model, id) in chunk.iter_mut().zip(ids) {

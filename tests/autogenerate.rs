@@ -39,9 +39,9 @@ async fn run(alchemy: &Alchemy, statements: &[String]) {
     for sql in statements {
         let sql = AssertSqlSafe(sql.clone());
         match pool {
-            rocket_alchemy::Pool::Sqlite(p) => sqlx::raw_sql(sql).execute(p).await.map(drop),
-            rocket_alchemy::Pool::Postgres(p) => sqlx::raw_sql(sql).execute(p).await.map(drop),
-            rocket_alchemy::Pool::MySql(p) => sqlx::raw_sql(sql).execute(p).await.map(drop),
+            rocket_alchemy::BindPool::Sqlite(p) => sqlx::raw_sql(sql).execute(p).await.map(drop),
+            rocket_alchemy::BindPool::Postgres(p) => sqlx::raw_sql(sql).execute(p).await.map(drop),
+            rocket_alchemy::BindPool::MySql(p) => sqlx::raw_sql(sql).execute(p).await.map(drop),
             _ => unreachable!(),
         }
         .unwrap();

@@ -10,7 +10,7 @@ use rocket::local::asynchronous::Client;
 use rocket::{get, routes, State};
 use rocket_alchemy::sea_query::{Expr, Func, Query};
 use rocket_alchemy::{
-    Alchemy, Backend, Bind, Connection, DbErrorKind, Model, Session, SessionError,
+    Alchemy, AnyConnection, Backend, Bind, DbErrorKind, Model, Session, SessionError,
 };
 
 #[derive(Model, Debug)]
@@ -93,10 +93,10 @@ async fn two_binds(
 /// PostgreSQL; on MySQL (no deferred constraints) the server kills the connection.
 async fn sabotage_commit(
     session: &rocket_alchemy::DbSession,
-    pool: &rocket_alchemy::Pool,
+    pool: &rocket_alchemy::BindPool,
 ) -> Result<(), SessionError> {
     match session.connection().await? {
-        Connection::Sqlite(mut conn) => {
+        AnyConnection::Sqlite(mut conn) => {
             sqlx::query("PRAGMA defer_foreign_keys = ON")
                 .execute(&mut *conn)
                 .await?;
@@ -104,12 +104,12 @@ async fn sabotage_commit(
                 .execute(&mut *conn)
                 .await?;
         }
-        Connection::Postgres(mut conn) => {
+        AnyConnection::Postgres(mut conn) => {
             sqlx::query("INSERT INTO orphan (parent_id) VALUES (424242)")
                 .execute(&mut *conn)
                 .await?;
         }
-        Connection::MySql(mut conn) => {
+        AnyConnection::MySql(mut conn) => {
             let id: u64 = sqlx::query_scalar("SELECT CONNECTION_ID()")
                 .fetch_one(&mut *conn)
                 .await?;

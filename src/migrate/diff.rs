@@ -12,8 +12,8 @@
 use sea_query::{ForeignKey as SqForeignKey, ForeignKeyAction, Index, Table as SqTable};
 
 use crate::config::Backend;
+use crate::ddl::{build, column_def, sort_tables, table_ddl};
 use crate::model::{Column, ColumnType, Literal, PrimaryKey, ReferentialAction, Table};
-use crate::schema::{build, column_def, sort_tables, table_ddl};
 
 use super::introspect::{LiveColumn, LiveForeignKey, LiveIndex, LiveTable};
 use super::MigrationError;

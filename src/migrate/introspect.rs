@@ -1,7 +1,7 @@
 //! Reads the live schema of a bind: tables, columns, keys, indexes and foreign keys, from
 //! SQLite pragmas, PostgreSQL catalogs and MySQL's `information_schema`.
 
-use crate::backend::Pool;
+use crate::driver::BindPool;
 use crate::model::ReferentialAction;
 
 use super::{MigrationError, TABLE};
@@ -73,14 +73,14 @@ fn action(raw: &str) -> ReferentialAction {
 }
 
 /// Every table of the bind's database except the migrations table (and SQLite's own).
-pub(crate) async fn tables(pool: &Pool) -> Result<Vec<LiveTable>, MigrationError> {
+pub(crate) async fn tables(pool: &BindPool) -> Result<Vec<LiveTable>, MigrationError> {
     match pool {
         #[cfg(feature = "sqlite")]
-        Pool::Sqlite(pool) => sqlite(pool).await,
+        BindPool::Sqlite(pool) => sqlite(pool).await,
         #[cfg(feature = "postgres")]
-        Pool::Postgres(pool) => postgres(pool).await,
+        BindPool::Postgres(pool) => postgres(pool).await,
         #[cfg(feature = "mysql")]
-        Pool::MySql(pool) => mysql(pool).await,
+        BindPool::MySql(pool) => mysql(pool).await,
     }
 }
 

@@ -29,9 +29,9 @@ use std::time::Duration;
 use sqlx::migrate::{Migrate, MigrateError, Migration, MigrationType};
 use sqlx::AssertSqlSafe;
 
-use crate::alchemy::BindHandle;
-use crate::backend::{with_pool, Pool};
+use crate::bind::BindHandle;
 use crate::config::Backend;
+use crate::driver::{with_pool, BindPool};
 
 /// The tracking table (sqlx's).
 pub const TABLE: &str = "_sqlx_migrations";
@@ -411,7 +411,7 @@ impl<'a> Migrator<'a> {
         self.bind
     }
 
-    fn pool(&self) -> &Pool {
+    fn pool(&self) -> &BindPool {
         self.bind.pool()
     }
 
@@ -559,7 +559,7 @@ impl<'a> Migrator<'a> {
 
     fn sqlite_path(&self) -> Option<PathBuf> {
         #[cfg(feature = "sqlite")]
-        if let Pool::Sqlite(pool) = self.pool() {
+        if let BindPool::Sqlite(pool) = self.pool() {
             let options = pool.connect_options();
             let path = options.get_filename();
             let name = path.to_string_lossy();
@@ -639,17 +639,17 @@ impl<'a> Migrator<'a> {
         let _file_lock = self.file_lock()?;
         match self.pool() {
             #[cfg(feature = "sqlite")]
-            Pool::Sqlite(pool) => {
+            BindPool::Sqlite(pool) => {
                 let mut conn = pool.acquire().await?;
                 self.run_locked(&mut *conn, op, out).await
             }
             #[cfg(feature = "postgres")]
-            Pool::Postgres(pool) => {
+            BindPool::Postgres(pool) => {
                 let mut conn = pool.acquire().await?;
                 self.run_locked(&mut *conn, op, out).await
             }
             #[cfg(feature = "mysql")]
-            Pool::MySql(pool) => {
+            BindPool::MySql(pool) => {
                 let mut conn = pool.acquire().await?;
                 let (got,): (Option<i64>,) = sqlx::query_as(
                     "SELECT GET_LOCK(CONCAT('rocket_alchemy_migrate_', DATABASE()), 600)",

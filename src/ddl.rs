@@ -11,8 +11,8 @@ use sea_query::{
     PostgresQueryBuilder, SchemaBuilder, SqliteQueryBuilder, Table as SqTable,
 };
 
-use crate::backend::Pool;
 use crate::config::Backend;
+use crate::driver::BindPool;
 use crate::model::{Column, Literal, PrimaryKey, ReferentialAction, Table};
 
 /// A failure while creating or dropping tables.
@@ -147,7 +147,7 @@ pub(crate) fn column_def(column: &Column, backend: Backend) -> sea_query::Column
 /// then (SQLite and PostgreSQL) one `CREATE INDEX IF NOT EXISTS` per indexed column.
 ///
 /// ```
-/// use rocket_alchemy::{Backend, Model, schema::create_table_sql};
+/// use rocket_alchemy::{create_table_sql, Backend, Model};
 ///
 /// #[derive(Model)]
 /// struct Tag {
@@ -253,7 +253,7 @@ const LOCK_NAME: &str = "rocket_alchemy_schema";
 const PG_LOCK_KEY: i64 = 0x526f_636b_6574_4131;
 
 /// Creates every table in `tables` (sorted by foreign keys) that does not exist yet.
-pub async fn create_all(pool: &Pool, tables: &[&'static Table]) -> Result<(), SchemaError> {
+pub async fn create_all(pool: &BindPool, tables: &[&'static Table]) -> Result<(), SchemaError> {
     let sorted = sort_tables(tables)?;
     let backend = pool.backend();
     let mut work = Vec::new();
@@ -266,7 +266,7 @@ pub async fn create_all(pool: &Pool, tables: &[&'static Table]) -> Result<(), Sc
 }
 
 /// Drops every table in `tables`, referencing tables first.
-pub async fn drop_all(pool: &Pool, tables: &[&'static Table]) -> Result<(), SchemaError> {
+pub async fn drop_all(pool: &BindPool, tables: &[&'static Table]) -> Result<(), SchemaError> {
     let mut sorted = sort_tables(tables)?;
     sorted.reverse();
     let backend = pool.backend();
@@ -279,7 +279,10 @@ pub async fn drop_all(pool: &Pool, tables: &[&'static Table]) -> Result<(), Sche
 
 /// Runs DDL statements on one connection, holding the schema lock, inside a transaction
 /// where the backend has transactional DDL.
-pub(crate) async fn run_locked(pool: &Pool, work: Vec<(&str, String)>) -> Result<(), SchemaError> {
+pub(crate) async fn run_locked(
+    pool: &BindPool,
+    work: Vec<(&str, String)>,
+) -> Result<(), SchemaError> {
     use sqlx::{AssertSqlSafe, Connection, Executor};
 
     let failed = |table: &str, statement: &str, source| SchemaError::Statement {
@@ -289,7 +292,7 @@ pub(crate) async fn run_locked(pool: &Pool, work: Vec<(&str, String)>) -> Result
     };
     match pool {
         #[cfg(feature = "sqlite")]
-        Pool::Sqlite(pool) => {
+        BindPool::Sqlite(pool) => {
             let mut tx = pool
                 .begin_with("BEGIN IMMEDIATE")
                 .await
@@ -302,7 +305,7 @@ pub(crate) async fn run_locked(pool: &Pool, work: Vec<(&str, String)>) -> Result
             tx.commit().await.map_err(SchemaError::Connection)
         }
         #[cfg(feature = "postgres")]
-        Pool::Postgres(pool) => {
+        BindPool::Postgres(pool) => {
             let mut conn = pool.acquire().await.map_err(SchemaError::Connection)?;
             let mut tx = conn.begin().await.map_err(SchemaError::Connection)?;
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -318,7 +321,7 @@ pub(crate) async fn run_locked(pool: &Pool, work: Vec<(&str, String)>) -> Result
             tx.commit().await.map_err(SchemaError::Connection)
         }
         #[cfg(feature = "mysql")]
-        Pool::MySql(pool) => {
+        BindPool::MySql(pool) => {
             let mut conn = pool.acquire().await.map_err(SchemaError::Connection)?;
             sqlx::query("SELECT GET_LOCK(?, 60)")
                 .bind(LOCK_NAME)

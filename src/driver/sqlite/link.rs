@@ -20,7 +20,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{Sqlite, SqliteConnection};
 use sqlx::{AssertSqlSafe, SqlSafeStr, SqlStr};
 
-use crate::write_queue::{WritePermit, WriterSlot};
+use super::write_queue::{WritePermit, WriterSlot};
 
 /// A SQLite session's connection. See the [module docs](self). (`pub` only to appear in
 /// the session's sealed trait; the module is private.)

@@ -8,7 +8,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use crate::access::{need_of, Need};
+use sea_query_sqlx::SqlxValues;
+use sqlx::{AssertSqlSafe, SqlSafeStr, SqlStr};
+
+use super::access::{need_of, Need};
 
 /// A statement's SQL, shared, with what it needs from its session.
 #[derive(Debug, Clone)]
@@ -23,6 +26,15 @@ impl Prepared {
             need: need_of(&sql),
             sql: sql.into(),
         }
+    }
+
+    /// The statement to run with `values`.
+    pub(crate) fn with(&self, values: &sea_query::Values) -> (SqlStr, SqlxValues, Need) {
+        (
+            AssertSqlSafe(self.sql.clone()).into_sql_str(),
+            SqlxValues(values.clone()),
+            self.need,
+        )
     }
 }
 

@@ -1,0 +1,421 @@
+//! A session's connection, of whichever engine its bind uses, and the transaction on it.
+//!
+//! The session layer asks for what it needs — a reader or a writer, a transaction or not —
+//! and runs statements; how each engine provides that is decided here and in the backend
+//! modules (SQLite's write queue and `BEGIN` sent with the first statement, PostgreSQL
+//! readers without `BEGIN`, MySQL's transactions).
+
+use sea_query_sqlx::SqlxValues;
+use sqlx::pool::PoolConnection;
+use sqlx::{Database, SqlStr, Transaction};
+
+use super::{BindPool, Writer};
+use crate::config::Backend;
+use crate::error::DbErrorKind;
+use crate::model::FromAnyRow;
+
+#[cfg(feature = "mysql")]
+use sqlx::mysql::MySql;
+#[cfg(feature = "postgres")]
+use sqlx::postgres::Postgres;
+#[cfg(feature = "sqlite")]
+use sqlx::sqlite::Sqlite;
+
+/// A pooled connection of a server backend: in a transaction, or not (a PostgreSQL reader).
+pub(crate) enum Held<DB: Database> {
+    Conn(PoolConnection<DB>),
+    Tx(Transaction<'static, DB>),
+}
+
+impl<DB: Database> Held<DB> {
+    fn conn(&mut self) -> &mut DB::Connection {
+        match self {
+            Held::Conn(conn) => conn,
+            Held::Tx(tx) => tx,
+        }
+    }
+
+    fn in_tx(&self) -> bool {
+        matches!(self, Held::Tx(_))
+    }
+
+    /// Begins a transaction on a connection that has none.
+    async fn begin(self) -> Result<Self, sqlx::Error> {
+        match self {
+            // On failure the connection goes back to the pool (or is closed if broken).
+            Held::Conn(conn) => sqlx::Transaction::begin(conn, None).await.map(Held::Tx),
+            tx => Ok(tx),
+        }
+    }
+
+    async fn commit(self) -> Result<bool, sqlx::Error> {
+        match self {
+            Held::Conn(_) => Ok(false),
+            Held::Tx(tx) => tx.commit().await.map(|()| true),
+        }
+    }
+
+    async fn rollback(self) {
+        // A failed ROLLBACK leaves the connection suspect: dropping the transaction queues
+        // another rollback, and the pool closes the connection if its release ping fails.
+        if let Held::Tx(tx) = self {
+            let _ = tx.rollback().await;
+        }
+    }
+}
+
+/// The connection of a session, of one of the enabled backends.
+#[allow(missing_debug_implementations, private_interfaces)]
+pub enum Link {
+    /// SQLite.
+    #[cfg(feature = "sqlite")]
+    Sqlite(super::sqlite::SqliteLink),
+    /// PostgreSQL.
+    #[cfg(feature = "postgres")]
+    Postgres(Held<Postgres>),
+    /// MySQL / MariaDB.
+    #[cfg(feature = "mysql")]
+    MySql(Held<MySql>),
+}
+
+/// What a session wants of the connection it opens or has.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Intent {
+    /// It is about to write (or began as a writer).
+    pub(crate) write: bool,
+    /// It needs a transaction whatever it runs (a savepoint, a raw connection).
+    pub(crate) transaction: bool,
+    /// SQLite: a reader's reads share one snapshot (`read_snapshot`).
+    pub(crate) snapshot: bool,
+}
+
+/// Why a link could not be opened or upgraded.
+#[derive(Debug)]
+pub(crate) enum LinkError {
+    /// SQLite's write queue did not give the session its turn in time.
+    Queue(sqlx::Error),
+    /// The database failed.
+    Database(sqlx::Error),
+}
+
+/// A link just opened: whether the connection is fresh from the pool with nothing run on
+/// it outside a transaction (a dead one may be retried), and whether `BEGIN` was sent.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Opened {
+    pub(crate) fresh: bool,
+    pub(crate) began: bool,
+}
+
+/// Runs `$body` with `$conn` the concrete connection and `$sql` (a variable) the statement;
+/// on SQLite the pending `BEGIN` travels with the statement.
+macro_rules! on_conn {
+    ($link:expr, |$conn:ident, $sql:ident| $body:expr) => {
+        match $link {
+            #[cfg(feature = "sqlite")]
+            Link::Sqlite(link) => {
+                let ($sql, merged) = link.statement($sql);
+                let result = {
+                    let $conn = link.conn();
+                    $body
+                };
+                link.settle(merged, result.as_ref().err()).await;
+                result
+            }
+            #[cfg(feature = "postgres")]
+            Link::Postgres(held) => {
+                let $conn = held.conn();
+                $body
+            }
+            #[cfg(feature = "mysql")]
+            Link::MySql(held) => {
+                let $conn = held.conn();
+                $body
+            }
+        }
+    };
+}
+
+impl Link {
+    /// Opens a connection of `pool` for `intent`:
+    ///
+    /// * SQLite: a writer waits its turn in the write queue and takes the write connection,
+    ///   its `BEGIN IMMEDIATE` to go with its first statement; a reader takes a pooled
+    ///   connection, its deferred `BEGIN` to go with its first statement (`snapshot`) or none.
+    /// * PostgreSQL: `BEGIN` for a writer or a transaction; a reader runs without one.
+    /// * MySQL: `BEGIN` (one `REPEATABLE READ` snapshot for readers too).
+    pub(crate) async fn open(
+        pool: &BindPool,
+        writer: &Writer,
+        intent: Intent,
+    ) -> Result<(Link, Opened), LinkError> {
+        let _ = writer;
+        match pool {
+            #[cfg(feature = "sqlite")]
+            BindPool::Sqlite(pool) => {
+                let writer = writer.sqlite().expect("a SQLite bind's writer");
+                super::sqlite::open_link(pool, writer, intent)
+                    .await
+                    .map(|(link, opened)| (Link::Sqlite(link), opened))
+            }
+            #[cfg(feature = "postgres")]
+            BindPool::Postgres(pool) => match intent.write || intent.transaction {
+                true => begin(pool)
+                    .await
+                    .map(|tx| (Link::Postgres(Held::Tx(tx)), began())),
+                false => pool
+                    .acquire()
+                    .await
+                    .map(|conn| (Link::Postgres(Held::Conn(conn)), fresh()))
+                    .map_err(LinkError::Database),
+            },
+            #[cfg(feature = "mysql")]
+            BindPool::MySql(pool) => begin(pool)
+                .await
+                .map(|tx| (Link::MySql(Held::Tx(tx)), began())),
+        }
+    }
+
+    /// Makes the link fit for `intent`: a SQLite reader about to write takes its turn in the
+    /// write queue; a SQLite reader without a transaction that needs one, and a PostgreSQL
+    /// reader about to write, begin one. Returns the link (gone if the connection was lost)
+    /// and whether `BEGIN` was sent.
+    pub(crate) async fn upgrade(
+        self,
+        writer: &Writer,
+        intent: Intent,
+    ) -> Result<(Link, bool), (Option<Link>, LinkError)> {
+        let _ = (writer, intent);
+        match self {
+            #[cfg(feature = "sqlite")]
+            Link::Sqlite(mut link) => {
+                let writer = writer.sqlite().expect("a SQLite bind's writer");
+                match link.upgrade(writer, intent).await {
+                    Ok(began) => Ok((Link::Sqlite(link), began)),
+                    Err(e) => Err((Some(Link::Sqlite(link)), e)),
+                }
+            }
+            #[cfg(feature = "postgres")]
+            Link::Postgres(held) if !held.in_tx() && (intent.write || intent.transaction) => held
+                .begin()
+                .await
+                .map(|held| (Link::Postgres(held), true))
+                .map_err(|e| (None, LinkError::Database(e))),
+            other => Ok((other, false)),
+        }
+    }
+
+    /// Whether a transaction is open.
+    pub(crate) fn in_tx(&self) -> bool {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Link::Sqlite(link) => link.in_tx(),
+            #[cfg(feature = "postgres")]
+            Link::Postgres(held) => held.in_tx(),
+            #[cfg(feature = "mysql")]
+            Link::MySql(held) => held.in_tx(),
+        }
+    }
+
+    /// SQLite: a reader without a transaction begins a deferred one with its next statement,
+    /// so the reads that follow see one snapshot. Other backends need nothing here (MySQL
+    /// readers are in one; PostgreSQL's `READ COMMITTED` gives each statement its own).
+    pub(crate) fn begin_snapshot(&mut self) {
+        #[cfg(feature = "sqlite")]
+        if let Link::Sqlite(link) = self {
+            link.begin_snapshot();
+        }
+    }
+
+    /// Runs a statement; the rows it affected.
+    pub(crate) async fn execute(
+        &mut self,
+        sql: SqlStr,
+        values: SqlxValues,
+    ) -> Result<u64, sqlx::Error> {
+        on_conn!(self, |conn, sql| {
+            sqlx::query_with(sql, values)
+                .execute(conn)
+                .await
+                .map(|done| done.rows_affected())
+        })
+    }
+
+    /// Runs a statement; every row, decoded.
+    pub(crate) async fn fetch_all<T: FromAnyRow>(
+        &mut self,
+        sql: SqlStr,
+        values: SqlxValues,
+    ) -> Result<Vec<T>, sqlx::Error> {
+        on_conn!(self, |conn, sql| {
+            sqlx::query_as_with::<_, T, _>(sql, values)
+                .fetch_all(conn)
+                .await
+        })
+    }
+
+    /// Runs a statement; its first row, decoded.
+    pub(crate) async fn fetch_optional<T: FromAnyRow>(
+        &mut self,
+        sql: SqlStr,
+        values: SqlxValues,
+    ) -> Result<Option<T>, sqlx::Error> {
+        on_conn!(self, |conn, sql| {
+            sqlx::query_as_with::<_, T, _>(sql, values)
+                .fetch_optional(conn)
+                .await
+        })
+    }
+
+    /// Runs a multi-row `INSERT` built by `build` (with or without `RETURNING` the key
+    /// column, as the backend reads generated keys) and returns the `rows` keys in row order.
+    pub(crate) async fn insert_keys(
+        &mut self,
+        build: impl FnOnce(bool) -> (SqlStr, SqlxValues),
+        rows: usize,
+    ) -> Result<Vec<i64>, sqlx::Error> {
+        match self {
+            // MySQL reads the first key of a consecutive run from the OK packet.
+            #[cfg(feature = "mysql")]
+            Link::MySql(held) => {
+                let (sql, values) = build(false);
+                let done = sqlx::query_with(sql, values).execute(held.conn()).await?;
+                Ok((0..rows as i64)
+                    .map(|i| done.last_insert_id() as i64 + i)
+                    .collect())
+            }
+            #[allow(unreachable_patterns)]
+            _ => {
+                let _ = rows;
+                let (sql, values) = build(true);
+                let keys: Vec<(i64,)> = self.fetch_all(sql, values).await?;
+                // Keys are assigned in row order; sort in case RETURNING is not.
+                let mut keys: Vec<i64> = keys.into_iter().map(|(key,)| key).collect();
+                keys.sort_unstable();
+                Ok(keys)
+            }
+        }
+    }
+
+    /// Runs SQL without values or results (savepoints), in the open transaction.
+    pub(crate) async fn raw(&mut self, sql: String) -> Result<(), sqlx::Error> {
+        let sql = sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(sql));
+        on_conn!(self, |conn, sql| {
+            sqlx::raw_sql(sql).execute(conn).await.map(drop)
+        })
+    }
+
+    /// Commits the open transaction: `Ok(true)` if one was committed, `Ok(false)` if none
+    /// was open. `check_aborted`: on PostgreSQL, make sure first that the transaction is
+    /// not aborted (errors on a raw connection are invisible to the session, and `COMMIT`
+    /// of an aborted transaction silently rolls back).
+    pub(crate) async fn commit(self, check_aborted: bool) -> Result<bool, sqlx::Error> {
+        let _ = check_aborted;
+        match self {
+            #[cfg(feature = "sqlite")]
+            Link::Sqlite(link) => link.commit().await,
+            #[cfg(feature = "postgres")]
+            Link::Postgres(Held::Tx(mut tx)) if check_aborted => {
+                match sqlx::query("SELECT 1").execute(&mut *tx).await {
+                    Ok(_) => tx.commit().await.map(|()| true),
+                    Err(e) => {
+                        let _ = tx.rollback().await;
+                        Err(e)
+                    }
+                }
+            }
+            #[cfg(feature = "postgres")]
+            Link::Postgres(held) => held.commit().await,
+            #[cfg(feature = "mysql")]
+            Link::MySql(held) => held.commit().await,
+        }
+    }
+
+    /// Rolls back the open transaction and waits for it.
+    pub(crate) async fn rollback(self) {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Link::Sqlite(link) => link.rollback().await,
+            #[cfg(feature = "postgres")]
+            Link::Postgres(held) => held.rollback().await,
+            #[cfg(feature = "mysql")]
+            Link::MySql(held) => held.rollback().await,
+        }
+    }
+}
+
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+async fn begin<DB: Database>(pool: &sqlx::Pool<DB>) -> Result<Transaction<'static, DB>, LinkError> {
+    // A pooled connection that died while idle (no ping before acquire) fails its `BEGIN`;
+    // the pool drops it; retry once on a fresh one.
+    match pool.begin().await {
+        Err(e) if stale_connection(&e) => {
+            tracing::debug!(target: "rocket_alchemy", error = %e, "BEGIN on a dead connection; retrying");
+            pool.begin().await.map_err(LinkError::Database)
+        }
+        other => other.map_err(LinkError::Database),
+    }
+}
+
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+fn began() -> Opened {
+    Opened {
+        fresh: false,
+        began: true,
+    }
+}
+
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub(super) fn fresh() -> Opened {
+    Opened {
+        fresh: true,
+        began: false,
+    }
+}
+
+/// Whether `error` says the connection itself is dead (a pooled connection that died while
+/// idle), so the same work may be retried on another.
+pub(crate) fn stale_connection(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Io(_) | sqlx::Error::Protocol(_))
+        || (matches!(error, sqlx::Error::Database(_))
+            && DbErrorKind::of(error) == DbErrorKind::Connection)
+}
+
+/// A sqlx database a session can run on: `Sqlite`, `Postgres` or `MySql`.
+pub trait SessionBackend: sqlx::Database + private::Sealed {
+    /// The matching [`Backend`].
+    const BACKEND: Backend;
+}
+
+pub(crate) mod private {
+    /// Seals [`SessionBackend`](super::SessionBackend) and projects a link to its typed
+    /// connection.
+    pub trait Sealed {
+        #[doc(hidden)]
+        fn project(link: &mut super::Link) -> Option<&mut <Self as sqlx::Database>::Connection>
+        where
+            Self: sqlx::Database;
+    }
+}
+
+/// Implements [`SessionBackend`] for one backend's sqlx database type.
+macro_rules! session_backend {
+    ($feature:literal, $db:ty, $variant:ident) => {
+        #[cfg(feature = $feature)]
+        impl private::Sealed for $db {
+            fn project(link: &mut Link) -> Option<&mut <Self as sqlx::Database>::Connection> {
+                #[allow(unreachable_patterns)]
+                match link {
+                    Link::$variant(held) => Some(held.conn()),
+                    _ => None,
+                }
+            }
+        }
+        #[cfg(feature = $feature)]
+        impl SessionBackend for $db {
+            const BACKEND: Backend = Backend::$variant;
+        }
+    };
+}
+session_backend!("sqlite", Sqlite, Sqlite);
+session_backend!("postgres", Postgres, Postgres);
+session_backend!("mysql", MySql, MySql);

@@ -1,0 +1,38 @@
+//! Opening a MySQL / MariaDB bind.
+
+use std::str::FromStr;
+
+use sqlx::mysql::{MySql, MySqlConnectOptions};
+
+use crate::config::DatabaseConfig;
+use crate::driver::pool::{log_options, pool_options};
+use crate::driver::{BindPool, Writer};
+
+/// Opens the pool of a MySQL / MariaDB bind.
+pub(crate) async fn open(config: &DatabaseConfig) -> Result<(BindPool, Writer), sqlx::Error> {
+    let options = log_options(
+        MySqlConnectOptions::from_str(&mysql_url(config.url.expose()))?,
+        config,
+    );
+    let pool = pool_options::<MySql>(config);
+    let pool = match config.lazy {
+        true => pool.connect_lazy_with(options),
+        false => pool.connect_with(options).await?,
+    };
+    Ok((BindPool::MySql(pool), Writer::Server))
+}
+
+/// Checks that `url` parses.
+pub(crate) fn check_url(url: &str) -> Result<(), sqlx::Error> {
+    MySqlConnectOptions::from_str(&mysql_url(url)).map(drop)
+}
+
+/// sqlx knows `mysql://`; `mariadb://` is the same protocol.
+fn mysql_url(url: &str) -> std::borrow::Cow<'_, str> {
+    match url.get(..10) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("mariadb://") => {
+            format!("mysql://{}", &url[10..]).into()
+        }
+        _ => url.into(),
+    }
+}

@@ -1,0 +1,160 @@
+//! What can go wrong in a session.
+
+use rocket::http::Status;
+use rocket::response::{self, Responder};
+use rocket::Request;
+
+use crate::bind::UnknownBind;
+use crate::config::Backend;
+use crate::ddl::SchemaError;
+use crate::error::{DbErrorKind, ErrorBody};
+
+/// A failure of the session layer. As a [`Responder`] it answers with its [`status`] and a
+/// JSON [`ErrorBody`] that carries no SQL or driver text; the full error goes to the log.
+///
+/// [`status`]: SessionError::status
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// A bind key that is not configured.
+    #[error(transparent)]
+    UnknownBind(#[from] UnknownBind),
+    /// The fairing is not attached.
+    #[error("rocket_alchemy is not attached: add `.attach(Alchemy::fairing())` to the rocket")]
+    NotAttached,
+    /// The session is in use: a connection borrowed from it is still alive.
+    #[error(
+        "the session of bind `{bind}` is already in use: drop the connection borrowed from it \
+         before using the session (or another guard of the same bind) again"
+    )]
+    Busy {
+        /// The bind key.
+        bind: String,
+    },
+    /// A typed connection of the wrong backend was asked for.
+    #[error("bind `{bind}` is a {actual} database, not {requested}")]
+    WrongBackend {
+        /// The bind key.
+        bind: String,
+        /// The backend asked for.
+        requested: Backend,
+        /// The bind's backend.
+        actual: Backend,
+    },
+    /// A statement (or BEGIN) failed.
+    #[error("database error{}: {source}", bind_suffix(.bind))]
+    Database {
+        /// The bind key, when known.
+        bind: Option<String>,
+        /// The classified kind.
+        kind: DbErrorKind,
+        /// The sqlx error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// COMMIT failed; the transaction was rolled back.
+    #[error("commit of bind `{bind}` failed and was rolled back: {source}")]
+    Commit {
+        /// The bind key.
+        bind: String,
+        /// The classified kind.
+        kind: DbErrorKind,
+        /// The sqlx error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The transaction was already aborted by a failed statement, so it could not commit;
+    /// it was rolled back.
+    #[error(
+        "the transaction of bind `{bind}` was aborted by an earlier failed statement ({kind:?}) \
+         and could not commit; it was rolled back"
+    )]
+    Aborted {
+        /// The bind key.
+        bind: String,
+        /// The kind of the failure that aborted it.
+        kind: DbErrorKind,
+    },
+    /// The savepoint was already released or rolled back, or its transaction ended.
+    #[error("savepoint of bind `{bind}` is no longer open")]
+    SavepointClosed {
+        /// The bind key.
+        bind: String,
+    },
+    /// Creating the bind's tables (deferred `create_all` of a lazy bind) failed.
+    #[error("create_all for bind `{bind}` failed: {source}")]
+    Schema {
+        /// The bind key.
+        bind: String,
+        /// The schema error.
+        #[source]
+        source: SchemaError,
+    },
+}
+
+fn bind_suffix(bind: &Option<String>) -> String {
+    bind.as_ref()
+        .map(|b| format!(" on bind `{b}`"))
+        .unwrap_or_default()
+}
+
+impl From<sqlx::Error> for SessionError {
+    fn from(source: sqlx::Error) -> Self {
+        SessionError::Database {
+            bind: None,
+            kind: DbErrorKind::of(&source),
+            source,
+        }
+    }
+}
+
+impl SessionError {
+    /// The database error kind, when this is a database failure.
+    pub fn kind(&self) -> Option<DbErrorKind> {
+        match self {
+            SessionError::Database { kind, .. }
+            | SessionError::Commit { kind, .. }
+            | SessionError::Aborted { kind, .. } => Some(*kind),
+            SessionError::Schema {
+                source: SchemaError::Connection(e),
+                ..
+            } => Some(DbErrorKind::of(e)),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status for this error: by [`DbErrorKind::status`] for database failures
+    /// (409 conflicts, 503 unreachable database, …), 500 for programming errors.
+    pub fn status(&self) -> Status {
+        match self.kind() {
+            Some(kind) => kind.status(),
+            None => Status::InternalServerError,
+        }
+    }
+
+    /// The client-facing message.
+    pub fn detail(&self) -> &'static str {
+        match self.kind() {
+            Some(kind) => kind.detail(),
+            None => DbErrorKind::Other.detail(),
+        }
+    }
+
+    /// The JSON body for this error (with `Retry-After` when a retry may succeed).
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody::new(self.status(), self.detail())
+            .retry_if(self.kind().is_some_and(DbErrorKind::is_transient))
+    }
+}
+
+impl<'r> Responder<'r, 'static> for SessionError {
+    fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
+        let status = self.status();
+        if status.code >= 500 {
+            tracing::error!(target: "rocket_alchemy", error = %self, "{} {}: {}", request.method(), request.uri(), status);
+        } else {
+            tracing::warn!(target: "rocket_alchemy", error = %self, "{} {}: {}", request.method(), request.uri(), status);
+        }
+        self.body().respond_to(request)
+    }
+}
