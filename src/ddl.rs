@@ -6,13 +6,11 @@
 //! indexes). The whole operation holds a lock (an advisory lock on PostgreSQL, `GET_LOCK` on
 //! MySQL, the write lock on SQLite) so two processes starting at once do not race.
 
-use sea_query::{
-    Expr, ForeignKey as SqForeignKey, ForeignKeyAction, Index, MysqlQueryBuilder,
-    PostgresQueryBuilder, SchemaBuilder, SqliteQueryBuilder, Table as SqTable,
-};
+use sea_query::{Expr, ForeignKey as SqForeignKey, ForeignKeyAction, Index, Table as SqTable};
 
 use crate::config::Backend;
-use crate::driver::BindPool;
+use crate::driver::{build_schema, BindPool, SchemaStatement};
+use crate::error::kind::{DbErrorKind, ErrorKind};
 use crate::model::{Column, Literal, PrimaryKey, ReferentialAction, Table};
 
 /// A failure while creating or dropping tables.
@@ -39,6 +37,19 @@ pub enum SchemaError {
     /// Connecting or locking failed.
     #[error("could not prepare the schema: {0}")]
     Connection(#[source] sqlx::Error),
+}
+
+impl SchemaError {
+    /// What kind of failure this is: a database failure by its kind, a cycle as
+    /// [`ErrorKind::Internal`].
+    pub fn error_kind(&self) -> ErrorKind {
+        match self {
+            SchemaError::Cycle { .. } => ErrorKind::Internal,
+            SchemaError::Statement { source, .. } | SchemaError::Connection(source) => {
+                ErrorKind::Database(DbErrorKind::of(source))
+            }
+        }
+    }
 }
 
 /// Sorts `tables` so every table comes after the tables it references.
@@ -87,37 +98,10 @@ fn literal(value: Literal) -> sea_query::Value {
     }
 }
 
+/// The SQL of a DDL statement for `backend`.
 pub(crate) fn build<S: SchemaStatement>(statement: &S, backend: Backend) -> String {
-    match backend {
-        Backend::Sqlite => statement.build_for(SqliteQueryBuilder),
-        Backend::Postgres => statement.build_for(PostgresQueryBuilder),
-        Backend::MySql => statement.build_for(MysqlQueryBuilder),
-    }
+    build_schema(backend, statement)
 }
-
-pub(crate) trait SchemaStatement {
-    fn build_for<B: SchemaBuilder>(&self, builder: B) -> String;
-}
-
-macro_rules! schema_statement {
-    ($($statement:ty),*) => {$(
-        impl SchemaStatement for $statement {
-            fn build_for<B: SchemaBuilder>(&self, builder: B) -> String {
-                self.build(builder)
-            }
-        }
-    )*};
-}
-
-schema_statement!(
-    sea_query::TableCreateStatement,
-    sea_query::IndexCreateStatement,
-    sea_query::TableDropStatement,
-    sea_query::TableAlterStatement,
-    sea_query::IndexDropStatement,
-    sea_query::ForeignKeyCreateStatement,
-    sea_query::ForeignKeyDropStatement
-);
 
 pub(crate) fn column_def(column: &Column, backend: Backend) -> sea_query::ColumnDef {
     let mut def =
@@ -127,18 +111,15 @@ pub(crate) fn column_def(column: &Column, backend: Backend) -> sea_query::Column
     } else {
         def.not_null();
     }
-    if column.primary_key == Some(PrimaryKey::AutoIncrement) && backend != Backend::Sqlite {
-        // SQLite: an INTEGER primary key is the rowid and numbers itself.
+    let dialect = backend.dialect();
+    if column.primary_key == Some(PrimaryKey::AutoIncrement) && dialect.declares_auto_increment() {
         def.auto_increment();
     }
     if let Some(value) = column.default {
         def.default(literal(value));
     }
     if column.audit.is_some() {
-        match backend {
-            Backend::MySql => def.default(Expr::cust("CURRENT_TIMESTAMP(6)")),
-            _ => def.default(Expr::cust("CURRENT_TIMESTAMP")),
-        };
+        def.default(Expr::cust(dialect.now()));
     }
     def
 }
@@ -217,7 +198,8 @@ pub(crate) fn table_ddl(
         .iter()
         .filter(|c| c.index && !c.unique && c.primary_key.is_none())
         .collect();
-    if backend == Backend::MySql {
+    let inside = backend.dialect().indexes_in_create_table();
+    if inside {
         for column in &indexed {
             create.index(
                 Index::create()
@@ -227,7 +209,7 @@ pub(crate) fn table_ddl(
         }
     }
     let mut statements = vec![build(&create, backend)];
-    if backend != Backend::MySql {
+    if !inside {
         for column in &indexed {
             let mut index = Index::create();
             if if_not_exists {

@@ -6,7 +6,6 @@ use rocket::{Build, Orbit, Request, Response, Rocket};
 
 use crate::bind::{Alchemy, Startup};
 use crate::config::DatabaseConfig;
-use crate::error::ErrorBody;
 use crate::guard::RequestSessions;
 use crate::model::{Model, Table};
 
@@ -124,25 +123,17 @@ impl Fairing for AlchemyFairing {
             }
         }
         if let Some(error) = failure {
-            let kind = error.kind().unwrap_or(crate::DbErrorKind::Other);
-            // A conflict or a busy database at COMMIT was rolled back: the client may retry.
-            // Anything else (a connection lost during COMMIT) leaves the outcome unknown.
-            let status = match error.status().code {
-                409 => rocket::http::Status::Conflict,
-                503 if kind == crate::DbErrorKind::Busy => rocket::http::Status::ServiceUnavailable,
-                _ => rocket::http::Status::InternalServerError,
-            };
+            let error = crate::Error::from(error);
+            let body = error.body();
             tracing::error!(
                 target: "rocket_alchemy",
                 "{} {}: {error}; answering {} instead of {}",
                 request.method(),
                 request.uri(),
-                status.code,
+                body.status_code,
                 response.status().code
             );
-            ErrorBody::new(status, kind.detail())
-                .retry_if(status != rocket::http::Status::InternalServerError)
-                .apply(response);
+            body.apply(response);
         }
     }
 

@@ -12,7 +12,6 @@ use serde_json::{Map, Value as Json};
 use sqlx::{AssertSqlSafe, Row};
 
 use crate::bind::BindHandle;
-use crate::config::Backend;
 use crate::ddl::sort_tables;
 use crate::driver::BindPool;
 use crate::model::{ColumnType, PrimaryKey, Table};
@@ -245,18 +244,16 @@ pub async fn load(
             }
             session.execute(&insert).await.map_err(session_error)?;
         }
-        // Explicit keys leave PostgreSQL's identity sequence behind: move it past them.
+        // Explicit keys may leave the key generator behind (PostgreSQL's identity sequence).
         let pk = table.primary_key();
-        if bind.backend() == Backend::Postgres
-            && pk.primary_key == Some(PrimaryKey::AutoIncrement)
-            && !rows.is_empty()
-        {
-            let mut conn = session.postgres().await.map_err(session_error)?;
-            let sql = format!(
-                "SELECT setval(pg_get_serial_sequence('\"{0}\"', '{1}'), (SELECT MAX(\"{1}\") FROM \"{0}\"))",
-                table.name, pk.name
-            );
-            sqlx::query(AssertSqlSafe(sql)).execute(&mut *conn).await?;
+        if pk.primary_key == Some(PrimaryKey::AutoIncrement) && !rows.is_empty() {
+            if let Some(sql) = bind
+                .backend()
+                .dialect()
+                .after_explicit_keys(table.name, pk.name)
+            {
+                session.execute_sql(sql).await.map_err(session_error)?;
+            }
         }
         out.push((table.name.to_string(), rows.len()));
     }

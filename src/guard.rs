@@ -5,7 +5,6 @@ use std::ops::Deref;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::OnceLock;
 
-use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome};
 use rocket::{Ignite, Request, Rocket, Sentinel};
 
@@ -131,12 +130,13 @@ impl<'r, B: Bind> FromRequest<'r> for Session<'r, B> {
     type Error = SessionError;
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, SessionError> {
+        let fail = |e: SessionError| Outcome::Error((e.status(), e));
         let Some(alchemy) = Alchemy::fetch(request.rocket()) else {
-            return Outcome::Error((Status::InternalServerError, SessionError::NotAttached));
+            return fail(SessionError::NotAttached);
         };
         let bind = match alchemy.bind(B::KEY) {
             Ok(bind) => bind,
-            Err(e) => return Outcome::Error((Status::InternalServerError, e.into())),
+            Err(e) => return fail(e.into()),
         };
         let sessions = RequestSessions::of(request, alchemy.len());
         match sessions.slots.get(bind.index()) {
@@ -147,7 +147,7 @@ impl<'r, B: Bind> FromRequest<'r> for Session<'r, B> {
                 }),
                 _bind: PhantomData,
             }),
-            None => Outcome::Error((Status::InternalServerError, SessionError::NotAttached)),
+            None => fail(SessionError::NotAttached),
         }
     }
 }

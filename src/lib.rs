@@ -84,7 +84,7 @@ pub use crate::config::{
 };
 pub use crate::ddl::{create_table_sql, drop_table_sql, SchemaError};
 pub use crate::driver::{BindPool, SessionBackend};
-pub use crate::error::{DbErrorKind, ErrorBody};
+pub use crate::error::{DbErrorKind, Error, ErrorBody, ErrorKind, Result};
 pub use crate::fairing::AlchemyFairing;
 pub use crate::guard::{AsReader, AsWriter, Session};
 pub use crate::model::{FromAnyRow, Model, ModelExt};

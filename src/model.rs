@@ -77,8 +77,8 @@ use std::marker::PhantomData;
 
 use chrono::{DateTime, Utc};
 
-use crate::bind::Bind;
 use crate::config::Backend;
+use crate::config::Bind;
 
 /// The SQL type of a column, mapped per backend (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -538,51 +538,7 @@ backend_row_trait!(
 pub trait FromAnyRow: FromSqliteRow + FromPgRow + FromMySqlRow + Send + Unpin {}
 impl<T: FromSqliteRow + FromPgRow + FromMySqlRow + Send + Unpin> FromAnyRow for T {}
 
-/// The SQL type name of `column` on `backend`, as `create_all` writes it.
-pub fn sql_type(column: &Column, backend: Backend) -> sea_query::ColumnType {
-    use sea_query::ColumnType as T;
-    let indexed = column.unique
-        || column.index
-        || column.primary_key.is_some()
-        || column.foreign_key.is_some();
-    let custom = |name: &str| T::custom(name.to_string());
-    match (backend, column.ty) {
-        (Backend::Sqlite, ColumnType::Bool) => custom("BOOLEAN"),
-        (Backend::Sqlite, ColumnType::SmallInt) => custom("SMALLINT"),
-        (Backend::Sqlite, ColumnType::Integer) => custom("INTEGER"),
-        // A rowid alias must be declared exactly INTEGER.
-        (Backend::Sqlite, ColumnType::BigInt)
-            if column.primary_key == Some(PrimaryKey::AutoIncrement) =>
-        {
-            custom("INTEGER")
-        }
-        (Backend::Sqlite, ColumnType::BigInt) => custom("BIGINT"),
-        (Backend::Sqlite, ColumnType::Float) => custom("REAL"),
-        (Backend::Sqlite, ColumnType::Double) => custom("DOUBLE"),
-        (Backend::Sqlite, ColumnType::String(Some(n))) => custom(&format!("VARCHAR({n})")),
-        (Backend::Sqlite, ColumnType::String(None)) => custom("TEXT"),
-        (Backend::Sqlite, ColumnType::Bytes | ColumnType::Uuid) => custom("BLOB"),
-        (Backend::Sqlite, ColumnType::Date) => custom("DATE"),
-        (Backend::Sqlite, ColumnType::DateTimeUtc) => custom("DATETIME"),
-        (Backend::Sqlite, ColumnType::Json) => custom("TEXT"),
-
-        (_, ColumnType::Bool) => T::Boolean,
-        (_, ColumnType::SmallInt) => T::SmallInteger,
-        (_, ColumnType::Integer) => T::Integer,
-        (_, ColumnType::BigInt) => T::BigInteger,
-        (_, ColumnType::Float) => T::Float,
-        (_, ColumnType::Double) => T::Double,
-        (_, ColumnType::String(Some(n))) => T::string(Some(n)),
-        (Backend::MySql, ColumnType::String(None)) if indexed => T::string(Some(255)),
-        (_, ColumnType::String(None)) => T::Text,
-        (Backend::Postgres, ColumnType::Bytes) => custom("bytea"),
-        (_, ColumnType::Bytes) => T::Blob,
-        (Backend::MySql, ColumnType::Uuid) => T::Binary(16),
-        (_, ColumnType::Uuid) => T::Uuid,
-        (_, ColumnType::Date) => T::Date,
-        (Backend::Postgres, ColumnType::DateTimeUtc) => T::TimestampWithTimeZone,
-        (_, ColumnType::DateTimeUtc) => custom("datetime(6)"),
-        (Backend::Postgres, ColumnType::Json) => T::JsonBinary,
-        (_, ColumnType::Json) => T::Json,
-    }
+/// The SQL type of `column` on `backend`, as `create_all` writes it.
+pub(crate) fn sql_type(column: &Column, backend: Backend) -> sea_query::ColumnType {
+    backend.dialect().column_type(column)
 }

@@ -34,17 +34,36 @@ mod v2 {
     }
 }
 
+/// Runs `statements` on one connection, as a migration file is applied. A first read makes
+/// a SQLite connection notice schema changes made through other connections since it last
+/// ran (`ALTER TABLE … DROP COLUMN` checks its own cached schema, stale until then).
 async fn run(alchemy: &Alchemy, statements: &[String]) {
+    use sqlx::Acquire;
     let pool = alchemy.pool("default").unwrap();
-    for sql in statements {
-        let sql = AssertSqlSafe(sql.clone());
-        match pool {
-            rocket_alchemy::BindPool::Sqlite(p) => sqlx::raw_sql(sql).execute(p).await.map(drop),
-            rocket_alchemy::BindPool::Postgres(p) => sqlx::raw_sql(sql).execute(p).await.map(drop),
-            rocket_alchemy::BindPool::MySql(p) => sqlx::raw_sql(sql).execute(p).await.map(drop),
-            _ => unreachable!(),
-        }
-        .unwrap();
+    macro_rules! on_one {
+        ($p:expr) => {{
+            let mut conn = $p.acquire().await.unwrap();
+            let conn = conn.acquire().await.unwrap();
+            sqlx::query("SELECT 1").execute(&mut *conn).await.unwrap();
+            if let rocket_alchemy::BindPool::Sqlite(_) = pool {
+                sqlx::query("SELECT COUNT(*) FROM sqlite_master")
+                    .execute(&mut *conn)
+                    .await
+                    .unwrap();
+            }
+            for sql in statements {
+                sqlx::raw_sql(AssertSqlSafe(sql.clone()))
+                    .execute(&mut *conn)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            }
+        }};
+    }
+    match pool {
+        rocket_alchemy::BindPool::Sqlite(p) => on_one!(p),
+        rocket_alchemy::BindPool::Postgres(p) => on_one!(p),
+        rocket_alchemy::BindPool::MySql(p) => on_one!(p),
+        _ => unreachable!(),
     }
 }
 

@@ -3,7 +3,7 @@
 use crate::config::{ConfigError, RedactedUrl};
 use crate::ddl::SchemaError;
 
-use super::marker::DEFAULT_KEY;
+use crate::config::DEFAULT_KEY;
 
 /// A bind key that is not configured.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use rocket::tokio::sync::OnceCell;
 
+use super::prepared::StatementCache;
 use crate::config::{Backend, DatabaseConfig};
 use crate::ddl::{self, SchemaError};
 use crate::driver::{BindPool, Writer};
 use crate::model::Table;
-use crate::session::prepared::StatementCache;
 
 /// One configured database: its configuration, pool and models.
 pub struct BindHandle {

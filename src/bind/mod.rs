@@ -4,12 +4,12 @@
 
 mod error;
 mod handle;
-mod marker;
 mod open;
+pub(crate) mod prepared;
 mod registry;
 
+pub use crate::config::{Bind, DefaultBind, DEFAULT_KEY};
 pub use error::{LaunchError, UnknownBind};
 pub use handle::BindHandle;
-pub use marker::{Bind, DefaultBind, DEFAULT_KEY};
 pub(crate) use open::{open_binds, Startup};
 pub use registry::Alchemy;

@@ -25,12 +25,14 @@
 //! URLs are never printed with their password: see [`RedactedUrl`].
 
 mod backend;
+mod bind_key;
 mod commit_mode;
 mod database;
 mod redact;
 mod sqlite;
 
 pub use backend::Backend;
+pub use bind_key::{Bind, DefaultBind, DEFAULT_KEY};
 pub use commit_mode::CommitMode;
 pub use database::{ConfigError, DatabaseConfig};
 pub(crate) use redact::scrub;

@@ -1,10 +1,13 @@
 //! The facts that differ between engines, behind one interface: [`Dialect`], one
 //! implementation per backend module. [`Backend::dialect`] is the only place that picks one.
 
+use sea_query::{Expr, SchemaBuilder};
 use sea_query_sqlx::{SqlxBinder, SqlxValues};
 
+use super::text::TextPattern;
 use crate::config::Backend;
-use crate::error::DbErrorKind;
+use crate::error::kind::DbErrorKind;
+use crate::model::Column;
 
 /// What a backend does differently. Implemented by each backend module; reached through
 /// [`Backend::dialect`].
@@ -19,6 +22,143 @@ pub(crate) trait Dialect: Send + Sync + 'static {
     /// Whether `ROLLBACK TO SAVEPOINT` past a failure makes the transaction usable again.
     fn savepoint_rollback_clears_abort(&self) -> bool {
         true
+    }
+
+    // ---- types and DDL ----
+
+    /// The SQL type of `column`, as `create_all` writes it.
+    fn column_type(&self, column: &Column) -> sea_query::ColumnType;
+
+    /// Whether an auto-increment key is declared `AUTO_INCREMENT`/identity (SQLite: an
+    /// `INTEGER PRIMARY KEY` numbers itself).
+    fn declares_auto_increment(&self) -> bool {
+        true
+    }
+
+    /// The default of audit timestamp columns.
+    fn now(&self) -> &'static str {
+        "CURRENT_TIMESTAMP"
+    }
+
+    /// Whether indexes are declared inside `CREATE TABLE` (MySQL, which has no `CREATE
+    /// INDEX IF NOT EXISTS`) rather than as separate statements.
+    fn indexes_in_create_table(&self) -> bool {
+        false
+    }
+
+    // ---- statements ----
+
+    /// The most bind parameters one statement may carry, with a margin.
+    fn parameter_limit(&self) -> usize {
+        65_000
+    }
+
+    /// Whether `SELECT … FOR UPDATE` locks rows (SQLite locks whole databases: a session
+    /// that would lock rows becomes a writer instead).
+    fn row_locks(&self) -> bool {
+        true
+    }
+
+    /// Whether `INSERT … RETURNING` gives back what was inserted (MySQL reads generated keys
+    /// from the OK packet and rows back by their keys).
+    fn insert_returning(&self) -> bool {
+        true
+    }
+
+    /// Whether a list's total is best counted by a second statement in the page's read
+    /// transaction (SQLite: there a statement is cheap and window functions are not) rather
+    /// than in the page's statement.
+    fn count_in_second_statement(&self) -> bool {
+        false
+    }
+
+    /// In an upsert's update clause, the incoming value of `column`.
+    fn upsert_incoming(&self, column: &'static str) -> Expr {
+        Expr::col(("excluded", column))
+    }
+
+    /// `a` and `b` differ, NULLs compared as values.
+    fn is_distinct(&self, a: Expr, b: Expr) -> Expr;
+
+    /// The statement that moves an auto-increment key's generator past the keys rows were
+    /// inserted with explicitly (fixtures), if the backend needs one.
+    fn after_explicit_keys(&self, table: &str, column: &str) -> Option<String> {
+        let _ = (table, column);
+        None
+    }
+
+    /// `column` matches `pattern`, ignoring case or not, the same way on every backend (a
+    /// backend's collation must not decide).
+    fn text_match(&self, column: Expr, pattern: TextPattern<'_>, ignore_case: bool) -> Expr;
+}
+
+/// A DDL statement sea-query can build for any backend.
+pub(crate) trait SchemaStatement {
+    /// The SQL for `builder`'s backend.
+    fn build_for<B: SchemaBuilder>(&self, builder: B) -> String;
+}
+
+macro_rules! schema_statement {
+    ($($statement:ty),*) => {$(
+        impl SchemaStatement for $statement {
+            fn build_for<B: SchemaBuilder>(&self, builder: B) -> String {
+                self.build(builder)
+            }
+        }
+    )*};
+}
+
+schema_statement!(
+    sea_query::TableCreateStatement,
+    sea_query::IndexCreateStatement,
+    sea_query::TableDropStatement,
+    sea_query::TableAlterStatement,
+    sea_query::IndexDropStatement,
+    sea_query::ForeignKeyCreateStatement,
+    sea_query::ForeignKeyDropStatement
+);
+
+/// The SQL of a DDL statement for `backend`.
+pub(crate) fn build_schema<S: SchemaStatement>(backend: Backend, statement: &S) -> String {
+    match backend {
+        #[cfg(feature = "sqlite")]
+        Backend::Sqlite => statement.build_for(sea_query::SqliteQueryBuilder),
+        #[cfg(feature = "postgres")]
+        Backend::Postgres => statement.build_for(sea_query::PostgresQueryBuilder),
+        #[cfg(feature = "mysql")]
+        Backend::MySql => statement.build_for(sea_query::MysqlQueryBuilder),
+        #[allow(unreachable_patterns)]
+        other => unreachable!("the `{other}` feature of rocket_alchemy is disabled"),
+    }
+}
+
+/// `LOWER(column) LIKE lower(pattern)`: case-insensitive matching where the backend has
+/// no `ILIKE` (SQLite lowers ASCII letters only).
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+pub(crate) fn lower_like(column: Expr, pattern: TextPattern<'_>) -> Expr {
+    use sea_query::{ExprTrait, Func, LikeExpr};
+    Func::lower(column).like(LikeExpr::new(pattern.like().to_lowercase()).escape('\\'))
+}
+
+/// Column types every server backend writes alike (SQLite declares its own).
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) fn common_column_type(column: &Column) -> sea_query::ColumnType {
+    use crate::model::ColumnType;
+    use sea_query::ColumnType as T;
+    match column.ty {
+        ColumnType::Bool => T::Boolean,
+        ColumnType::SmallInt => T::SmallInteger,
+        ColumnType::Integer => T::Integer,
+        ColumnType::BigInt => T::BigInteger,
+        ColumnType::Float => T::Float,
+        ColumnType::Double => T::Double,
+        ColumnType::String(Some(n)) => T::string(Some(n)),
+        ColumnType::String(None) => T::Text,
+        ColumnType::Bytes => T::Blob,
+        ColumnType::Uuid => T::Uuid,
+        ColumnType::Date => T::Date,
+        ColumnType::DateTimeUtc => T::custom("datetime(6)"),
+        ColumnType::Json => T::Json,
     }
 }
 

@@ -11,7 +11,7 @@ use sqlx::{Database, SqlStr, Transaction};
 
 use super::{BindPool, Writer};
 use crate::config::Backend;
-use crate::error::DbErrorKind;
+use crate::error::kind::DbErrorKind;
 use crate::model::FromAnyRow;
 
 #[cfg(feature = "mysql")]

@@ -5,9 +5,12 @@
 //! the backend: it asks this layer. `pool` opens a bind's pools; `link` is a session's
 //! connection and transaction; `sqlite`, `postgres` and `mysql` hold each engine's facts.
 
+mod classify;
 mod dialect;
 mod link;
+pub(crate) mod migrate;
 mod pool;
+mod text;
 
 #[cfg(feature = "mysql")]
 mod mysql;
@@ -16,8 +19,13 @@ mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
-pub(crate) use dialect::build;
+pub(crate) use classify::{need_of, Need};
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) use dialect::common_column_type;
+pub(crate) use dialect::{build, build_schema, Dialect, SchemaStatement};
 pub use link::SessionBackend;
 pub(crate) use link::{stale_connection, Intent, Link, LinkError};
 pub use pool::BindPool;
 pub(crate) use pool::{check_url, with_pool, Writer};
+pub use text::escape_like;
+pub(crate) use text::TextPattern;

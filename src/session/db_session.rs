@@ -7,12 +7,12 @@ use rocket::tokio::sync::{Mutex, MutexGuard};
 use sea_query_sqlx::{SqlxBinder, SqlxValues};
 use sqlx::{AssertSqlSafe, SqlSafeStr, SqlStr};
 
-use super::access::{need_of, Access, Need};
-use super::prepared::{Prepared, StatementKey};
+use super::access::Access;
 use super::SessionError;
+use crate::bind::prepared::{Prepared, StatementKey};
 use crate::bind::BindHandle;
 use crate::config::{Backend, CommitMode};
-use crate::driver::{self, stale_connection, Intent, Link, LinkError};
+use crate::driver::{self, need_of, stale_connection, Intent, Link, LinkError, Need};
 use crate::error::DbErrorKind;
 use crate::model::FromAnyRow;
 
@@ -567,6 +567,13 @@ impl DbSession {
                 .unwrap_or_else(|e| e.into_inner())
                 .clear();
         }
+    }
+
+    /// Runs SQL of the library's own without values, as a write, in the session's
+    /// transaction.
+    pub(crate) async fn execute_sql(&self, sql: String) -> Result<(), SessionError> {
+        let mut state = self.active(Need::Write).await?;
+        self.raw(&mut state, sql).await
     }
 
     /// Runs SQL without values (savepoints) in the open transaction.

@@ -7,10 +7,11 @@ use rocket::Request;
 use crate::bind::UnknownBind;
 use crate::config::Backend;
 use crate::ddl::SchemaError;
-use crate::error::{DbErrorKind, ErrorBody};
+use crate::error::{DbErrorKind, ErrorBody, ErrorKind};
 
-/// A failure of the session layer. As a [`Responder`] it answers with its [`status`] and a
-/// JSON [`ErrorBody`] that carries no SQL or driver text; the full error goes to the log.
+/// A failure of the session layer. As a [`Responder`] it answers as [`crate::Error`] does:
+/// with its [`status`] and a JSON [`ErrorBody`] that carries no SQL or driver text; the
+/// full error goes to the log.
 ///
 /// [`status`]: SessionError::status
 #[derive(Debug, thiserror::Error)]
@@ -123,38 +124,41 @@ impl SessionError {
         }
     }
 
-    /// The HTTP status for this error: by [`DbErrorKind::status`] for database failures
-    /// (409 conflicts, 503 unreachable database, …), 500 for programming errors.
-    pub fn status(&self) -> Status {
-        match self.kind() {
-            Some(kind) => kind.status(),
-            None => Status::InternalServerError,
+    /// What kind of failure this is: a database failure by its kind, a lost connection at
+    /// `COMMIT` as [`ErrorKind::CommitOutcomeUnknown`], anything else (a missing fairing, a
+    /// session in use, a wrong backend) as [`ErrorKind::Internal`].
+    pub fn error_kind(&self) -> ErrorKind {
+        match self {
+            SessionError::Commit {
+                kind: DbErrorKind::Connection,
+                ..
+            } => ErrorKind::CommitOutcomeUnknown,
+            _ => match self.kind() {
+                Some(kind) => ErrorKind::Database(kind),
+                None => ErrorKind::Internal,
+            },
         }
+    }
+
+    /// The HTTP status for this error ([`ErrorKind::status`] of [`SessionError::error_kind`]).
+    pub fn status(&self) -> Status {
+        self.error_kind().status()
     }
 
     /// The client-facing message.
     pub fn detail(&self) -> &'static str {
-        match self.kind() {
-            Some(kind) => kind.detail(),
-            None => DbErrorKind::Other.detail(),
-        }
+        self.error_kind().detail()
     }
 
     /// The JSON body for this error (with `Retry-After` when a retry may succeed).
     pub fn body(&self) -> ErrorBody {
-        ErrorBody::new(self.status(), self.detail())
-            .retry_if(self.kind().is_some_and(DbErrorKind::is_transient))
+        ErrorBody::of_kind(self.error_kind(), self.detail())
     }
 }
 
+/// Answers as [`Error`](crate::Error) does.
 impl<'r> Responder<'r, 'static> for SessionError {
     fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
-        let status = self.status();
-        if status.code >= 500 {
-            tracing::error!(target: "rocket_alchemy", error = %self, "{} {}: {}", request.method(), request.uri(), status);
-        } else {
-            tracing::warn!(target: "rocket_alchemy", error = %self, "{} {}: {}", request.method(), request.uri(), status);
-        }
-        self.body().respond_to(request)
+        crate::Error::from(self).respond_to(request)
     }
 }

@@ -37,7 +37,6 @@ pub(crate) mod access;
 mod connection;
 mod db_session;
 mod error;
-pub(crate) mod prepared;
 mod savepoint;
 
 pub use access::Access;

@@ -2,9 +2,9 @@
 
 use std::sync::atomic::Ordering;
 
-use super::access::Need;
 use super::db_session::State;
 use super::{DbSession, SessionError};
+use crate::driver::Need;
 
 impl DbSession {
     /// Opens a savepoint (beginning the transaction if needed): a nested transaction that

@@ -110,7 +110,8 @@ impl SqliteLink {
     /// connection that failed as a connection is not reused.
     pub(crate) async fn settle(&mut self, merged: bool, error: Option<&sqlx::Error>) {
         if let Some(error) = error {
-            self.broken |= crate::DbErrorKind::of(error) == crate::DbErrorKind::Connection;
+            self.broken |= crate::error::kind::DbErrorKind::of(error)
+                == crate::error::kind::DbErrorKind::Connection;
         }
         if !merged {
             return;
@@ -156,7 +157,8 @@ impl SqliteLink {
         }
         let result = sqlx::raw_sql("COMMIT").execute(self.conn()).await;
         if let Err(error) = &result {
-            self.broken |= crate::DbErrorKind::of(error) == crate::DbErrorKind::Connection;
+            self.broken |= crate::error::kind::DbErrorKind::of(error)
+                == crate::error::kind::DbErrorKind::Connection;
             let _ = sqlx::raw_sql("ROLLBACK").execute(self.conn()).await;
         }
         self.open = false;

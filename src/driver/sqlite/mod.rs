@@ -1,10 +1,14 @@
 //! SQLite: the write queue, the write connection and sessions whose `BEGIN` travels with
 //! their first statement.
 
+mod dialect;
+pub(crate) mod introspect;
 mod link;
+pub(crate) mod migrate;
 pub(crate) mod pool;
 mod write_queue;
 
+pub(crate) use dialect::SQLITE;
 pub use link::SqliteLink;
 pub(crate) use write_queue::SqliteWriter;
 
@@ -57,34 +61,5 @@ impl SqliteLink {
             return Ok(true);
         }
         Ok(false)
-    }
-}
-
-/// SQLite's dialect.
-pub(crate) struct SqliteDialect;
-
-/// The one [`SqliteDialect`].
-pub(crate) static SQLITE: SqliteDialect = SqliteDialect;
-
-impl super::dialect::Dialect for SqliteDialect {
-    fn classify(&self, error: &dyn sqlx::error::DatabaseError) -> Option<crate::DbErrorKind> {
-        use crate::DbErrorKind;
-        error.try_downcast_ref::<sqlx::sqlite::SqliteError>()?;
-        // Extended result codes: the primary code is the low byte.
-        let code = error.code().and_then(|c| c.parse::<i32>().ok());
-        Some(match code {
-            // SQLITE_BUSY_SNAPSHOT: a read transaction tried to write after another
-            // connection committed; it must start over.
-            Some(517) => DbErrorKind::Serialization,
-            // SQLITE_BUSY (and its other extended codes): the lock wait hit busy_timeout.
-            Some(c) if c & 0xff == 5 => DbErrorKind::Busy,
-            // SQLITE_LOCKED: a conflict inside one connection or shared cache.
-            Some(c) if c & 0xff == 6 => DbErrorKind::Serialization,
-            _ => DbErrorKind::Other,
-        })
-    }
-
-    fn aborts_transaction(&self, _: &sqlx::Error, kind: crate::DbErrorKind) -> bool {
-        kind == crate::DbErrorKind::Connection
     }
 }

@@ -11,7 +11,7 @@ use std::sync::{Arc, RwLock};
 use sea_query_sqlx::SqlxValues;
 use sqlx::{AssertSqlSafe, SqlSafeStr, SqlStr};
 
-use super::access::{need_of, Need};
+use crate::driver::{need_of, Need};
 
 /// A statement's SQL, shared, with what it needs from its session.
 #[derive(Debug, Clone)]

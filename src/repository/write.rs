@@ -1,0 +1,338 @@
+//! Writing: inserts (one row, many rows), updates and deletes.
+
+use std::collections::HashMap;
+
+use sea_query::{Condition, Expr, ExprTrait, LockType, Order, Query, SelectStatement, Value};
+
+use super::changes::{full_changes, Changes};
+use super::handle::Result;
+use super::{Repository, RepositoryError};
+use crate::bind::prepared;
+use crate::filters::{self, Filter};
+use crate::model::{AuditColumn, Model, ModelExt, PrimaryKey};
+
+impl<M: Model> Repository<'_, M> {
+    /// Inserts `model` (generating a nil UUID key, stamping audit columns, reading back an
+    /// auto-increment key) and returns it.
+    pub async fn create(&self, mut model: M) -> Result<M> {
+        model.prepare_insert(crate::model::now());
+        self.insert(std::slice::from_mut(&mut model)).await?;
+        self.committed(model).await
+    }
+
+    /// Inserts `models` with multi-row INSERTs, chunked under the backend's bind-parameter
+    /// limit, and returns them with their keys.
+    pub async fn create_many(&self, mut models: Vec<M>) -> Result<Vec<M>> {
+        let now = crate::model::now();
+        for model in &mut models {
+            model.prepare_insert(now);
+        }
+        self.insert(&mut models).await?;
+        self.committed(models).await
+    }
+
+    /// One row's INSERT, through this bind's prepared statement.
+    pub(super) async fn insert_one(
+        &self,
+        model: &mut M,
+        columns: &[usize],
+        auto: bool,
+    ) -> Result<()> {
+        let table = M::TABLE;
+        let pk = Self::pk();
+        let values = model.values();
+        let values = sea_query::Values(columns.iter().map(|&i| values[i].clone()).collect());
+        let statement = |returning: bool| {
+            let mut insert = Query::insert();
+            insert
+                .into_table(table.name)
+                .columns(columns.iter().map(|&i| table.columns[i].name))
+                .values_panic(values.0.iter().cloned().map(Expr::val));
+            if returning {
+                insert.returning_col(pk.name);
+            }
+            insert
+        };
+        match auto {
+            false => {
+                let prepared = self
+                    .session
+                    .prepared(prepared::key(table, "insert", ""), || statement(false));
+                self.session
+                    .execute_prepared(&prepared, &values)
+                    .await
+                    .map_err(|e| self.err(e))?;
+            }
+            // MySQL reads the key from the OK packet, not from RETURNING.
+            true if !self.dialect().insert_returning() => {
+                let insert = statement(false);
+                let ids = self
+                    .session
+                    .insert_returning_ids(&insert, pk.name, 1)
+                    .await
+                    .map_err(|e| self.err(e))?;
+                self.set_auto_key(model, ids[0])?;
+            }
+            true => {
+                let prepared = self
+                    .session
+                    .prepared(prepared::key(table, "insert_returning", ""), || {
+                        statement(true)
+                    });
+                let (id,): (i64,) = self
+                    .session
+                    .fetch_optional_prepared(&prepared, &values)
+                    .await
+                    .map_err(|e| self.err(e))?
+                    .ok_or_else(|| {
+                        RepositoryError::Validation("INSERT … RETURNING returned no key".into())
+                    })?;
+                self.set_auto_key(model, id)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets a generated auto-increment key on `model`.
+    pub(super) fn set_auto_key(&self, model: &mut M, id: i64) -> Result<()> {
+        let value = match Self::pk().ty {
+            crate::model::ColumnType::Integer => Value::from(id as i32),
+            _ => Value::from(id),
+        };
+        model
+            .set_primary_key(value)
+            .map_err(|e| RepositoryError::Validation(e.to_string()))
+    }
+
+    pub(super) async fn insert(&self, models: &mut [M]) -> Result<()> {
+        if models.is_empty() {
+            return Ok(());
+        }
+        let table = M::TABLE;
+        let pk = Self::pk();
+        let auto = pk.primary_key == Some(PrimaryKey::AutoIncrement);
+        let columns: Vec<usize> = (0..table.columns.len())
+            .filter(|&i| !(auto && table.columns[i].name == pk.name))
+            .collect();
+        if let [model] = models {
+            return self.insert_one(model, &columns, auto).await;
+        }
+        let per_chunk = (self.dialect().parameter_limit() / columns.len().max(1)).max(1);
+        for chunk in models.chunks_mut(per_chunk) {
+            let mut insert = Query::insert();
+            insert
+                .into_table(table.name)
+                .columns(columns.iter().map(|&i| table.columns[i].name));
+            for model in chunk.iter() {
+                let values = model.values();
+                insert.values_panic(columns.iter().map(|&i| Expr::val(values[i].clone())));
+            }
+            if auto {
+                let ids = self
+                    .session
+                    .insert_returning_ids(&insert, pk.name, chunk.len())
+                    .await
+                    .map_err(|e| self.err(e))?;
+                for (model, id) in chunk.iter_mut().zip(ids) {
+                    self.set_auto_key(model, id)?;
+                }
+            } else {
+                self.session
+                    .execute(&insert)
+                    .await
+                    .map_err(|e| self.err(e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies `changes` to the row with key `id` and returns it. Only columns whose value
+    /// really changes are written, and `updated_at` moves forward only then.
+    pub async fn update(&self, id: impl Into<Value>, changes: Changes<M>) -> Result<M> {
+        let (model, _) = self.update_changed(id.into(), changes).await?;
+        self.committed(model).await
+    }
+
+    /// Writes every column of `model` (found by its key) that differs from the stored row.
+    pub async fn update_model(&self, model: M) -> Result<M> {
+        self.writing().await?;
+        let changes = full_changes(&model);
+        let (model, _) = self
+            .update_changed(model.primary_key_value(), changes)
+            .await?;
+        self.committed(model).await
+    }
+
+    /// [`Repository::update_model`] for several models: one read per chunk, one UPDATE
+    /// per changed row.
+    pub async fn update_many(&self, models: Vec<M>) -> Result<Vec<M>> {
+        self.writing().await?;
+        let ids: Vec<Value> = models.iter().map(|m| m.primary_key_value()).collect();
+        let mut current = self.by_ids(&ids).await?;
+        let mut out = Vec::with_capacity(models.len());
+        for model in models {
+            let id = model.primary_key_value();
+            let Some(stored) = current.remove(&id) else {
+                return Err(Self::not_found());
+            };
+            let (updated, _) = self.write_changes(stored, full_changes(&model)).await?;
+            out.push(updated);
+        }
+        self.committed(out).await
+    }
+
+    pub(super) async fn update_changed(&self, id: Value, changes: Changes<M>) -> Result<(M, bool)> {
+        self.writing().await?;
+        let locked = self.clone().with_for_update(true);
+        let current = locked.get(id).await?;
+        self.write_changes(current, changes).await
+    }
+
+    /// Writes the columns of `changes` that differ from `current`; returns the new row and
+    /// whether anything was written.
+    pub(super) async fn write_changes(
+        &self,
+        mut current: M,
+        changes: Changes<M>,
+    ) -> Result<(M, bool)> {
+        let pk = Self::pk().name;
+        let mut set: Vec<(&'static str, Value)> = Vec::new();
+        for (column, value) in changes.iter() {
+            if column == pk || M::TABLE.column(column).and_then(|c| c.audit).is_some() {
+                continue;
+            }
+            if current.value(column).as_ref() != Some(value) {
+                set.push((column, value.clone()));
+            }
+        }
+        if set.is_empty() {
+            return Ok((current, false));
+        }
+        for (column, value) in &set {
+            current
+                .set_value(column, value.clone())
+                .map_err(|e| RepositoryError::Validation(format!("{column}: {e}")))?;
+        }
+        if let Some(updated_at) = M::TABLE.audit_column(AuditColumn::UpdatedAt) {
+            current.touch(crate::model::now());
+            set.push((
+                updated_at.name,
+                current.value(updated_at.name).expect("audit column"),
+            ));
+        }
+        let id = current.primary_key_value();
+        let update = Query::update()
+            .table(M::TABLE.name)
+            .values(set.into_iter().map(|(c, v)| (c, Expr::val(v))))
+            .and_where(Expr::col(pk).eq(id))
+            .to_owned();
+        self.session
+            .execute(&update)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok((current, true))
+    }
+
+    pub(super) async fn by_ids(&self, ids: &[Value]) -> Result<HashMap<Value, M>> {
+        let pk = Self::pk().name;
+        let mut out = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(self.dialect().parameter_limit()) {
+            let mut select = M::select_statement();
+            select.and_where(Self::col(pk).is_in(chunk.iter().cloned()));
+            self.lock(&mut select);
+            let rows: Vec<M> = self
+                .session
+                .fetch_all(&select)
+                .await
+                .map_err(|e| self.err(e))?;
+            for row in rows {
+                out.insert(row.primary_key_value(), row);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes the row with key `id` and returns it (`NotFound` if none).
+    pub async fn delete(&self, id: impl Into<Value>) -> Result<M> {
+        let id = id.into();
+        let row = self.clone().with_for_update(true).get(id.clone()).await?;
+        let delete = Query::delete()
+            .from_table(M::TABLE.name)
+            .and_where(Expr::col(Self::pk().name).eq(id))
+            .to_owned();
+        self.session
+            .execute(&delete)
+            .await
+            .map_err(|e| self.err(e))?;
+        self.committed(row).await
+    }
+
+    /// Reads the rows `condition` selects (locked where the backend can), deletes them, and
+    /// returns them with the number of rows the DELETE removed.
+    pub(super) async fn take(
+        &self,
+        mut select: SelectStatement,
+        condition: Condition,
+    ) -> Result<(Vec<M>, u64)> {
+        self.writing().await?;
+        select.cond_where(condition.clone());
+        if self.dialect().row_locks() {
+            select.lock(LockType::Update);
+        }
+        let rows: Vec<M> = self
+            .session
+            .fetch_all(&select)
+            .await
+            .map_err(|e| self.err(e))?;
+        let delete = Query::delete()
+            .from_table(M::TABLE.name)
+            .cond_where(condition)
+            .to_owned();
+        let deleted = self
+            .session
+            .execute(&delete)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok((rows, deleted))
+    }
+
+    /// Deletes the rows with these keys (chunked) and returns those that existed.
+    pub async fn delete_many<I: Into<Value>>(
+        &self,
+        ids: impl IntoIterator<Item = I>,
+    ) -> Result<Vec<M>> {
+        self.writing().await?;
+        let ids: Vec<Value> = ids.into_iter().map(Into::into).collect();
+        let pk = Self::pk().name;
+        let mut out = Vec::new();
+        for chunk in ids.chunks(self.dialect().parameter_limit()) {
+            let mut select = M::select_statement();
+            select.order_by((M::TABLE.name, pk), Order::Asc);
+            let condition = Condition::all().add(Self::col(pk).is_in(chunk.iter().cloned()));
+            let (rows, _) = self.take(select, condition).await?;
+            out.extend(rows);
+        }
+        self.committed(out).await
+    }
+
+    /// Deletes the rows matching `filters` and returns them. Refuses to run without a
+    /// filter that restricts rows unless `allow_all` is set.
+    pub async fn delete_where(&self, filters: &[Filter<M>], allow_all: bool) -> Result<Vec<M>> {
+        self.writing().await?;
+        let compiled = filters::compile(filters, self.backend())?;
+        if !compiled.has_where && !allow_all {
+            return Err(RepositoryError::Refused(
+                "delete_where without a filter deletes every row; pass allow_all to mean it",
+            ));
+        }
+        let (rows, deleted) = self.take(M::select_statement(), compiled.condition).await?;
+        if deleted != rows.len() as u64 {
+            // Something changed between the read and the delete (possible without row locks).
+            let _ = self.session.rollback().await;
+            return Err(RepositoryError::Refused(
+                "deleted count does not match fetched count; rolled back",
+            ));
+        }
+        self.committed(rows).await
+    }
+}
