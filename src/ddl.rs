@@ -3,12 +3,14 @@
 //! Tables are created in foreign-key order with their constraints and indexes, idempotently:
 //! `CREATE TABLE IF NOT EXISTS` everywhere, `CREATE INDEX IF NOT EXISTS` on SQLite and
 //! PostgreSQL, and indexes inside `CREATE TABLE` on MySQL (which has no `IF NOT EXISTS` for
-//! indexes). The whole operation holds a lock (an advisory lock on PostgreSQL, `GET_LOCK` on
-//! MySQL, the write lock on SQLite) so two processes starting at once do not race.
+//! indexes). The whole operation holds a lock (an advisory lock on PostgreSQL, a checked
+//! `GET_LOCK` on MySQL, the write lock on SQLite) so two processes starting at once do not
+//! race.
 
 use sea_query::{Expr, ForeignKey as SqForeignKey, ForeignKeyAction, Index, Table as SqTable};
 
 use crate::config::Backend;
+use crate::driver::ddl::DdlError;
 use crate::driver::{build_schema, BindPool, SchemaStatement};
 use crate::error::kind::{DbErrorKind, ErrorKind};
 use crate::model::{Column, Literal, PrimaryKey, ReferentialAction, Table};
@@ -37,6 +39,9 @@ pub enum SchemaError {
     /// Connecting or locking failed.
     #[error("could not prepare the schema: {0}")]
     Connection(#[source] sqlx::Error),
+    /// Another process held the schema lock for the whole wait (MySQL's named lock).
+    #[error("another process held the schema lock for 60 seconds")]
+    LockTimedOut,
 }
 
 impl SchemaError {
@@ -45,6 +50,7 @@ impl SchemaError {
     pub fn error_kind(&self) -> ErrorKind {
         match self {
             SchemaError::Cycle { .. } => ErrorKind::Internal,
+            SchemaError::LockTimedOut => ErrorKind::Database(DbErrorKind::Busy),
             SchemaError::Statement { source, .. } | SchemaError::Connection(source) => {
                 ErrorKind::Database(DbErrorKind::of(source))
             }
@@ -105,7 +111,7 @@ pub(crate) fn build<S: SchemaStatement>(statement: &S, backend: Backend) -> Stri
 
 pub(crate) fn column_def(column: &Column, backend: Backend) -> sea_query::ColumnDef {
     let mut def =
-        sea_query::ColumnDef::new_with_type(column.name, crate::model::sql_type(column, backend));
+        sea_query::ColumnDef::new_with_type(column.name, backend.dialect().column_type(column));
     if column.nullable {
         def.null();
     } else {
@@ -230,10 +236,6 @@ pub fn drop_table_sql(table: &Table, backend: Backend) -> String {
     build(SqTable::drop().table(table.name).if_exists(), backend)
 }
 
-const LOCK_NAME: &str = "rocket_alchemy_schema";
-// Any fixed 64-bit key: the advisory lock that serializes schema changes on PostgreSQL.
-const PG_LOCK_KEY: i64 = 0x526f_636b_6574_4131;
-
 /// Creates every table in `tables` (sorted by foreign keys) that does not exist yet.
 pub async fn create_all(pool: &BindPool, tables: &[&'static Table]) -> Result<(), SchemaError> {
     let sorted = sort_tables(tables)?;
@@ -259,72 +261,24 @@ pub async fn drop_all(pool: &BindPool, tables: &[&'static Table]) -> Result<(), 
     run_locked(pool, work).await
 }
 
-/// Runs DDL statements on one connection, holding the schema lock, inside a transaction
-/// where the backend has transactional DDL.
+/// Runs DDL statements (each with the table it is for) under the schema lock; see
+/// [`crate::driver::ddl::run_locked`].
 pub(crate) async fn run_locked(
     pool: &BindPool,
     work: Vec<(&str, String)>,
 ) -> Result<(), SchemaError> {
-    use sqlx::{AssertSqlSafe, Connection, Executor};
-
-    let failed = |table: &str, statement: &str, source| SchemaError::Statement {
-        table: table.to_string(),
-        statement: statement.to_string(),
-        source,
-    };
-    match pool {
-        #[cfg(feature = "sqlite")]
-        BindPool::Sqlite(pool) => {
-            let mut tx = pool
-                .begin_with("BEGIN IMMEDIATE")
-                .await
-                .map_err(SchemaError::Connection)?;
-            for (table, sql) in &work {
-                tx.execute(AssertSqlSafe(sql.clone()))
-                    .await
-                    .map_err(|e| failed(table, sql, e))?;
-            }
-            tx.commit().await.map_err(SchemaError::Connection)
-        }
-        #[cfg(feature = "postgres")]
-        BindPool::Postgres(pool) => {
-            let mut conn = pool.acquire().await.map_err(SchemaError::Connection)?;
-            let mut tx = conn.begin().await.map_err(SchemaError::Connection)?;
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(PG_LOCK_KEY)
-                .execute(&mut *tx)
-                .await
-                .map_err(SchemaError::Connection)?;
-            for (table, sql) in &work {
-                tx.execute(AssertSqlSafe(sql.clone()))
-                    .await
-                    .map_err(|e| failed(table, sql, e))?;
-            }
-            tx.commit().await.map_err(SchemaError::Connection)
-        }
-        #[cfg(feature = "mysql")]
-        BindPool::MySql(pool) => {
-            let mut conn = pool.acquire().await.map_err(SchemaError::Connection)?;
-            sqlx::query("SELECT GET_LOCK(?, 60)")
-                .bind(LOCK_NAME)
-                .execute(&mut *conn)
-                .await
-                .map_err(SchemaError::Connection)?;
-            let mut result = Ok(());
-            for (table, sql) in &work {
-                // MySQL commits DDL implicitly; each statement is idempotent on its own.
-                if let Err(e) = conn.execute(AssertSqlSafe(sql.clone())).await {
-                    result = Err(failed(table, sql, e));
-                    break;
-                }
-            }
-            let _ = sqlx::query("SELECT RELEASE_LOCK(?)")
-                .bind(LOCK_NAME)
-                .execute(&mut *conn)
-                .await;
-            result
-        }
-    }
+    let statements: Vec<String> = work.iter().map(|(_, sql)| sql.clone()).collect();
+    crate::driver::ddl::run_locked(pool, &statements)
+        .await
+        .map_err(|e| match e {
+            DdlError::Connection(source) => SchemaError::Connection(source),
+            DdlError::LockTimedOut => SchemaError::LockTimedOut,
+            DdlError::Statement(i, source) => SchemaError::Statement {
+                table: work[i].0.to_string(),
+                statement: work[i].1.clone(),
+                source,
+            },
+        })
 }
 
 #[cfg(test)]

@@ -77,7 +77,6 @@ use std::marker::PhantomData;
 
 use chrono::{DateTime, Utc};
 
-use crate::config::Backend;
 use crate::config::Bind;
 
 /// The SQL type of a column, mapped per backend (see the module docs).
@@ -537,8 +536,3 @@ backend_row_trait!(
 /// such as `#[derive(Model)]` and `#[derive(sqlx::FromRow)]` structs and tuples.
 pub trait FromAnyRow: FromSqliteRow + FromPgRow + FromMySqlRow + Send + Unpin {}
 impl<T: FromSqliteRow + FromPgRow + FromMySqlRow + Send + Unpin> FromAnyRow for T {}
-
-/// The SQL type of `column` on `backend`, as `create_all` writes it.
-pub(crate) fn sql_type(column: &Column, backend: Backend) -> sea_query::ColumnType {
-    backend.dialect().column_type(column)
-}

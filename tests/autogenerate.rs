@@ -45,7 +45,7 @@ async fn run(alchemy: &Alchemy, statements: &[String]) {
             let mut conn = $p.acquire().await.unwrap();
             let conn = conn.acquire().await.unwrap();
             sqlx::query("SELECT 1").execute(&mut *conn).await.unwrap();
-            if let rocket_alchemy::BindPool::Sqlite(_) = pool {
+            if pool.backend() == Backend::Sqlite {
                 sqlx::query("SELECT COUNT(*) FROM sqlite_master")
                     .execute(&mut *conn)
                     .await
@@ -60,9 +60,13 @@ async fn run(alchemy: &Alchemy, statements: &[String]) {
         }};
     }
     match pool {
+        #[cfg(feature = "sqlite")]
         rocket_alchemy::BindPool::Sqlite(p) => on_one!(p),
+        #[cfg(feature = "postgres")]
         rocket_alchemy::BindPool::Postgres(p) => on_one!(p),
+        #[cfg(feature = "mysql")]
         rocket_alchemy::BindPool::MySql(p) => on_one!(p),
+        #[allow(unreachable_patterns)]
         _ => unreachable!(),
     }
 }

@@ -1,6 +1,7 @@
 //! Launch: configuration from Rocket.toml, profiles and `ROCKET_*` env; bad configuration,
 //! unreachable databases and missing binds refuse the launch.
-
+// Launch and configuration behaviour, exercised on SQLite (no server needed).
+#![cfg(feature = "sqlite")]
 // `Jail::expect_with` takes figment's `Result`, whose error is large by design.
 #![allow(clippy::result_large_err)]
 
@@ -272,6 +273,7 @@ fn launch_with_env_overrides() {
 }
 
 /// `sqlite::memory:` is one database shared by the whole pool.
+#[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn sqlite_memory_is_shared_by_the_pool() {
     let figment = figment(

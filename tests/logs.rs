@@ -3,6 +3,8 @@
 //!
 //! One subscriber captures every event of this test binary (tracing events, and Rocket's
 //! `log` records through tracing-log), so each test looks for its own markers.
+// Launch and configuration behaviour, exercised on SQLite (no server needed).
+#![cfg(feature = "sqlite")]
 
 mod common;
 

@@ -135,18 +135,23 @@ async fn text_column(db: &TestDb, sql: &str) -> Vec<String> {
     use sqlx::Connection;
     let sql = sqlx::AssertSqlSafe(sql.to_string());
     match db.backend {
+        #[cfg(feature = "sqlite")]
         Backend::Sqlite => {
             let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
             sqlx::query_scalar(sql).fetch_all(&mut c).await.unwrap()
         }
+        #[cfg(feature = "postgres")]
         Backend::Postgres => {
             let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
             sqlx::query_scalar(sql).fetch_all(&mut c).await.unwrap()
         }
+        #[cfg(feature = "mysql")]
         Backend::MySql => {
             let mut c = sqlx::MySqlConnection::connect(&db.url).await.unwrap();
             sqlx::query_scalar(sql).fetch_all(&mut c).await.unwrap()
         }
+        #[allow(unreachable_patterns)]
+        other => panic!("the `{other}` feature is disabled"),
     }
 }
 
@@ -463,6 +468,7 @@ async fn sqlx_interop(db: TestDb) {
 async fn sqlx_run(db: &TestDb, dir: &Path) {
     let migrator = sqlx::migrate::Migrator::new(dir).await.unwrap();
     match db.backend {
+        #[cfg(feature = "sqlite")]
         Backend::Sqlite => {
             use std::str::FromStr;
             let options = sqlx::sqlite::SqliteConnectOptions::from_str(&db.url)
@@ -473,14 +479,18 @@ async fn sqlx_run(db: &TestDb, dir: &Path) {
                 .await
                 .unwrap()
         }
+        #[cfg(feature = "postgres")]
         Backend::Postgres => migrator
             .run(&sqlx::PgPool::connect(&db.url).await.unwrap())
             .await
             .unwrap(),
+        #[cfg(feature = "mysql")]
         Backend::MySql => migrator
             .run(&sqlx::MySqlPool::connect(&db.url).await.unwrap())
             .await
             .unwrap(),
+        #[allow(unreachable_patterns)]
+        other => panic!("the `{other}` feature is disabled"),
     }
 }
 

@@ -167,6 +167,7 @@ backend_tests!(fifty_concurrent_writers, client_gone_mid_request_rolls_back);
 
 /// The example binary: `ROCKET_PORT` and `ROCKET_DATABASES` (url and commit_mode of each
 /// bind) override `Rocket.toml`.
+#[cfg(feature = "sqlite")]
 #[test]
 fn example_binary_reads_env_overrides() {
     let exe = example_binary();
@@ -230,6 +231,7 @@ fn example_binary_reads_env_overrides() {
 }
 
 /// `target/<profile>/examples/authors`, which `cargo test` builds with the tests.
+#[cfg(feature = "sqlite")]
 fn example_binary() -> std::path::PathBuf {
     let deps = std::env::current_exe().unwrap();
     let profile_dir = deps.parent().unwrap().parent().unwrap().to_path_buf();

@@ -129,6 +129,7 @@ async fn probe_text(db: &TestDb, sql: &str) -> String {
     use sqlx::Connection;
     let sql = sqlx::AssertSqlSafe(sql.to_string());
     match db.backend {
+        #[cfg(feature = "sqlite")]
         Backend::Sqlite => {
             let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
             sqlx::query_scalar::<_, Option<String>>(sql)
@@ -137,6 +138,7 @@ async fn probe_text(db: &TestDb, sql: &str) -> String {
                 .unwrap()
                 .unwrap_or_default()
         }
+        #[cfg(feature = "postgres")]
         Backend::Postgres => {
             let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
             sqlx::query_scalar::<_, Option<String>>(sql)
@@ -145,6 +147,7 @@ async fn probe_text(db: &TestDb, sql: &str) -> String {
                 .unwrap()
                 .unwrap_or_default()
         }
+        #[cfg(feature = "mysql")]
         Backend::MySql => {
             let mut c = sqlx::MySqlConnection::connect(&db.url).await.unwrap();
             sqlx::query_scalar::<_, Option<String>>(sql)
@@ -153,6 +156,8 @@ async fn probe_text(db: &TestDb, sql: &str) -> String {
                 .unwrap()
                 .unwrap_or_default()
         }
+        #[allow(unreachable_patterns)]
+        other => panic!("the `{other}` feature is disabled"),
     }
 }
 

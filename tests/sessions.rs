@@ -95,7 +95,9 @@ async fn sabotage_commit(
     session: &rocket_alchemy::DbSession,
     pool: &rocket_alchemy::BindPool,
 ) -> Result<(), SessionError> {
+    let _ = pool;
     match session.connection().await? {
+        #[cfg(feature = "sqlite")]
         AnyConnection::Sqlite(mut conn) => {
             sqlx::query("PRAGMA defer_foreign_keys = ON")
                 .execute(&mut *conn)
@@ -104,11 +106,13 @@ async fn sabotage_commit(
                 .execute(&mut *conn)
                 .await?;
         }
+        #[cfg(feature = "postgres")]
         AnyConnection::Postgres(mut conn) => {
             sqlx::query("INSERT INTO orphan (parent_id) VALUES (424242)")
                 .execute(&mut *conn)
                 .await?;
         }
+        #[cfg(feature = "mysql")]
         AnyConnection::MySql(mut conn) => {
             let id: u64 = sqlx::query_scalar("SELECT CONNECTION_ID()")
                 .fetch_one(&mut *conn)
@@ -120,6 +124,7 @@ async fn sabotage_commit(
                 .execute(killer)
                 .await?;
         }
+        #[allow(unreachable_patterns)]
         _ => unreachable!(),
     }
     Ok(())
@@ -133,20 +138,24 @@ async fn killed(
     alchemy: &State<Alchemy>,
 ) -> Result<&'static str, SessionError> {
     main.execute(&insert("item", label)).await?;
-    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-        .fetch_one(&mut *main.postgres().await?)
-        .await?;
-    let pool = alchemy
-        .pool("default")
-        .unwrap()
-        .as_postgres()
-        .unwrap()
-        .clone();
-    let mut other = pool.acquire().await?;
-    sqlx::query("SELECT pg_terminate_backend($1)")
-        .bind(pid)
-        .execute(&mut *other)
-        .await?;
+    #[cfg(feature = "postgres")]
+    {
+        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(&mut *main.postgres().await?)
+            .await?;
+        let pool = alchemy
+            .pool("default")
+            .unwrap()
+            .as_postgres()
+            .unwrap()
+            .clone();
+        let mut other = pool.acquire().await?;
+        sqlx::query("SELECT pg_terminate_backend($1)")
+            .bind(pid)
+            .execute(&mut *other)
+            .await?;
+    }
+    let _ = alchemy;
     Ok("ok")
 }
 
@@ -188,13 +197,17 @@ async fn swallow(session: Session<'_>) -> Result<&'static str, SessionError> {
 /// Swallows a failed statement on the raw PostgreSQL connection and answers 200.
 #[get("/swallow-raw")]
 async fn swallow_raw(session: Session<'_>) -> Result<&'static str, SessionError> {
-    let mut conn = session.postgres().await?;
-    sqlx::query("INSERT INTO item (label) VALUES ('raw')")
-        .execute(&mut *conn)
-        .await?;
-    let _ = sqlx::query("INSERT INTO item (label) VALUES ('raw')")
-        .execute(&mut *conn)
-        .await;
+    #[cfg(feature = "postgres")]
+    {
+        let mut conn = session.postgres().await?;
+        sqlx::query("INSERT INTO item (label) VALUES ('raw')")
+            .execute(&mut *conn)
+            .await?;
+        let _ = sqlx::query("INSERT INTO item (label) VALUES ('raw')")
+            .execute(&mut *conn)
+            .await;
+    }
+    let _ = session;
     Ok("ok")
 }
 
@@ -525,16 +538,21 @@ async fn standalone_sessions(db: TestDb) {
         error.to_string(),
         "No session maker found for bind key \"nope\"; configured bind keys: default, audit"
     );
-    let wrong = match db.backend {
-        Backend::Sqlite => alchemy
-            .session("default")
-            .unwrap()
-            .postgres()
-            .await
-            .map(drop),
-        _ => alchemy.session("default").unwrap().sqlite().await.map(drop),
-    };
-    assert!(matches!(wrong, Err(SessionError::WrongBackend { .. })));
+    // A typed connection of another backend (when another is compiled in).
+    #[cfg(all(feature = "sqlite", feature = "postgres"))]
+    {
+        let wrong = match db.backend {
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite => alchemy
+                .session("default")
+                .unwrap()
+                .postgres()
+                .await
+                .map(drop),
+            _ => alchemy.session("default").unwrap().sqlite().await.map(drop),
+        };
+        assert!(matches!(wrong, Err(SessionError::WrongBackend { .. })));
+    }
     alchemy.close().await;
 }
 

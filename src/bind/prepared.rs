@@ -86,27 +86,41 @@ impl StatementCache {
 #[cfg(test)]
 mod tests {
     use sea_query::{Expr, ExprTrait, Query, Value};
-    use sea_query_sqlx::SqlxBinder;
+
+    use crate::config::Backend;
+    use crate::driver::build;
 
     /// Prepared SQL must not depend on the values: NULLs are bound like any other value.
     #[test]
     fn null_values_are_bound_not_inlined() {
-        for value in [Value::String(None), Value::Uuid(None), Value::BigInt(None)] {
-            let mut insert = Query::insert();
-            insert
-                .into_table("t")
-                .columns(["a", "b"])
-                .values_panic([Expr::val(1), Expr::val(value.clone())]);
-            let (sql, values) = insert.build_sqlx(sea_query::PostgresQueryBuilder);
-            assert_eq!(sql, r#"INSERT INTO "t" ("a", "b") VALUES ($1, $2)"#);
-            assert_eq!(values.0 .0.len(), 2);
-            let select = Query::select()
-                .column("a")
-                .from("t")
-                .and_where(Expr::col("a").eq(value))
-                .to_owned();
-            let (sql, _) = select.build_sqlx(sea_query::SqliteQueryBuilder);
-            assert_eq!(sql, r#"SELECT "a" FROM "t" WHERE "a" = ?"#);
+        let backends = [Backend::Sqlite, Backend::Postgres, Backend::MySql];
+        for backend in backends.into_iter().filter(|b| b.is_enabled()) {
+            for (none, some) in [
+                (Value::String(None), Value::from("x")),
+                (Value::Uuid(None), Value::from(uuid::Uuid::nil())),
+                (Value::BigInt(None), Value::from(1i64)),
+            ] {
+                let insert = |value: Value| {
+                    Query::insert()
+                        .into_table("t")
+                        .columns(["a", "b"])
+                        .values_panic([Expr::val(1), Expr::val(value)])
+                        .to_owned()
+                };
+                let (with_null, values) = build(backend, &insert(none.clone()));
+                assert_eq!(with_null, build(backend, &insert(some.clone())).0);
+                assert_eq!(values.0 .0.len(), 2, "{with_null}");
+                let select = |value: Value| {
+                    Query::select()
+                        .column("a")
+                        .from("t")
+                        .and_where(Expr::col("a").eq(value))
+                        .to_owned()
+                };
+                let (with_null, values) = build(backend, &select(none));
+                assert_eq!(with_null, build(backend, &select(some)).0);
+                assert_eq!(values.0 .0.len(), 1, "{with_null}");
+            }
         }
     }
 }

@@ -22,11 +22,14 @@ use sqlx::postgres::Postgres;
 use sqlx::sqlite::Sqlite;
 
 /// A pooled connection of a server backend: in a transaction, or not (a PostgreSQL reader).
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) enum Held<DB: Database> {
     Conn(PoolConnection<DB>),
     Tx(Transaction<'static, DB>),
 }
 
+// Readers without a transaction exist on PostgreSQL only.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 impl<DB: Database> Held<DB> {
     fn conn(&mut self) -> &mut DB::Connection {
         match self {
@@ -80,6 +83,7 @@ pub enum Link {
 
 /// What a session wants of the connection it opens or has.
 #[derive(Debug, Clone, Copy, Default)]
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
 pub(crate) struct Intent {
     /// It is about to write (or began as a writer).
     pub(crate) write: bool,
@@ -93,6 +97,7 @@ pub(crate) struct Intent {
 #[derive(Debug)]
 pub(crate) enum LinkError {
     /// SQLite's write queue did not give the session its turn in time.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     Queue(sqlx::Error),
     /// The database failed.
     Database(sqlx::Error),
@@ -148,7 +153,7 @@ impl Link {
         writer: &Writer,
         intent: Intent,
     ) -> Result<(Link, Opened), LinkError> {
-        let _ = writer;
+        let _ = (writer, intent);
         match pool {
             #[cfg(feature = "sqlite")]
             BindPool::Sqlite(pool) => {
@@ -200,6 +205,7 @@ impl Link {
                 .await
                 .map(|held| (Link::Postgres(held), true))
                 .map_err(|e| (None, LinkError::Database(e))),
+            #[allow(unreachable_patterns)]
             other => Ok((other, false)),
         }
     }
@@ -221,6 +227,7 @@ impl Link {
     /// readers are in one; PostgreSQL's `READ COMMITTED` gives each statement its own).
     pub(crate) fn begin_snapshot(&mut self) {
         #[cfg(feature = "sqlite")]
+        #[allow(irrefutable_let_patterns)]
         if let Link::Sqlite(link) = self {
             link.begin_snapshot();
         }

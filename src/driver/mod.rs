@@ -6,6 +6,7 @@
 //! connection and transaction; `sqlite`, `postgres` and `mysql` hold each engine's facts.
 
 mod classify;
+pub(crate) mod ddl;
 mod dialect;
 mod link;
 pub(crate) mod migrate;

@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use rocket::figment::Figment;
 use rocket::{Build, Rocket};
 use rocket_alchemy::Backend;
-use sqlx::{AssertSqlSafe, Connection, Executor};
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+use sqlx::Executor;
+use sqlx::{AssertSqlSafe, Connection};
 
 pub const POSTGRES_ENV: &str = "TEST_POSTGRES_URL";
 pub const MYSQL_ENV: &str = "TEST_MYSQL_URL";
@@ -160,18 +162,21 @@ pub fn figment_with(binds: &[(&str, &TestDb)], extra: &str) -> Figment {
 }
 
 async fn admin_execute(backend: Backend, admin: &str, sql: &str) -> Result<(), sqlx::Error> {
+    let _ = (admin, sql);
     match backend {
+        #[cfg(feature = "postgres")]
         Backend::Postgres => {
             let mut conn = sqlx::PgConnection::connect(admin).await?;
             conn.execute(AssertSqlSafe(sql.to_string())).await?;
             conn.close().await
         }
+        #[cfg(feature = "mysql")]
         Backend::MySql => {
             let mut conn = sqlx::MySqlConnection::connect(admin).await?;
             conn.execute(AssertSqlSafe(sql.to_string())).await?;
             conn.close().await
         }
-        Backend::Sqlite => Ok(()),
+        _ => Ok(()),
     }
 }
 
@@ -222,6 +227,7 @@ impl TestDb {
     }
 }
 
+#[cfg(feature = "sqlite")]
 async fn sqlite_connect(url: &str) -> sqlx::SqliteConnection {
     use std::str::FromStr;
     let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)
@@ -237,6 +243,7 @@ impl Probe {
     pub async fn scalar(&self, sql: &str) -> i64 {
         let sql = AssertSqlSafe(sql.to_string());
         match self.backend {
+            #[cfg(feature = "sqlite")]
             Backend::Sqlite => {
                 let mut c = sqlite_connect(&self.url).await;
                 sqlx::query_scalar::<_, i64>(sql)
@@ -244,6 +251,7 @@ impl Probe {
                     .await
                     .unwrap()
             }
+            #[cfg(feature = "postgres")]
             Backend::Postgres => {
                 let mut c = sqlx::PgConnection::connect(&self.url).await.unwrap();
                 sqlx::query_scalar::<_, i64>(sql)
@@ -251,6 +259,7 @@ impl Probe {
                     .await
                     .unwrap()
             }
+            #[cfg(feature = "mysql")]
             Backend::MySql => {
                 let mut c = sqlx::MySqlConnection::connect(&self.url).await.unwrap();
                 sqlx::query_scalar::<_, i64>(sql)
@@ -258,6 +267,8 @@ impl Probe {
                     .await
                     .unwrap()
             }
+            #[allow(unreachable_patterns)]
+            other => panic!("the `{other}` feature is disabled"),
         }
     }
 
@@ -265,18 +276,23 @@ impl Probe {
     pub async fn execute(&self, sql: &str) {
         let sql = AssertSqlSafe(sql.to_string());
         match self.backend {
+            #[cfg(feature = "sqlite")]
             Backend::Sqlite => {
                 let mut c = sqlite_connect(&self.url).await;
                 sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
             }
+            #[cfg(feature = "postgres")]
             Backend::Postgres => {
                 let mut c = sqlx::PgConnection::connect(&self.url).await.unwrap();
                 sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
             }
+            #[cfg(feature = "mysql")]
             Backend::MySql => {
                 let mut c = sqlx::MySqlConnection::connect(&self.url).await.unwrap();
                 sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
             }
+            #[allow(unreachable_patterns)]
+            other => panic!("the `{other}` feature is disabled"),
         }
     }
 
@@ -306,17 +322,20 @@ impl Probe {
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
+            #[cfg(feature = "sqlite")]
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn sqlite() {
                 let db = $crate::common::TestDb::sqlite(stringify!($name)).await;
                 super::$name(db).await;
             }
+            #[cfg(feature = "postgres")]
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn postgres() {
                 if let Some(db) = $crate::common::TestDb::postgres(stringify!($name)).await {
                     super::$name(db).await;
                 }
             }
+            #[cfg(feature = "mysql")]
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn mysql() {
                 if let Some(db) = $crate::common::TestDb::mysql(stringify!($name)).await {

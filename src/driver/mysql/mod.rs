@@ -1,5 +1,6 @@
 //! MySQL and MariaDB.
 
+pub(crate) mod ddl;
 mod dialect;
 pub(crate) mod introspect;
 pub(crate) mod migrate;

@@ -1,5 +1,6 @@
 //! PostgreSQL.
 
+pub(crate) mod ddl;
 mod dialect;
 pub(crate) mod introspect;
 pub(crate) mod migrate;

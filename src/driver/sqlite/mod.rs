@@ -1,6 +1,7 @@
 //! SQLite: the write queue, the write connection and sessions whose `BEGIN` travels with
 //! their first statement.
 
+pub(crate) mod ddl;
 mod dialect;
 pub(crate) mod introspect;
 mod link;
