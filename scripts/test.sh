@@ -70,6 +70,72 @@ if [ -z "${TEST_MYSQL_URL:-}" ]; then
     fi
 fi
 
+# PgBouncer in transaction mode in front of the local PostgreSQL: the PostgreSQL tests run a
+# second time through it (`pgbouncer` columns, binds with `pooler = "transaction"`). Started
+# here on 127.0.0.1:6432 and stopped when the tests end.
+PGBOUNCER_PORT="${PGBOUNCER_PORT:-6432}"
+pgbouncer_up() { pg_isready -q -h 127.0.0.1 -p "$PGBOUNCER_PORT"; }
+started_pgbouncer=""
+stop_started() {
+    if [ -n "$started_pgbouncer" ] && [ -f "$started_pgbouncer/pgbouncer.pid" ]; then
+        kill "$(cat "$started_pgbouncer/pgbouncer.pid")" 2>/dev/null || true
+    fi
+}
+trap stop_started EXIT
+if [ -z "${TEST_PGBOUNCER_URL:-}" ] && [ -n "${TEST_POSTGRES_URL:-}" ]; then
+    if ! command -v pgbouncer >/dev/null 2>&1 && [ -x /usr/sbin/pgbouncer ]; then
+        PATH="$PATH:/usr/sbin"
+    fi
+    if ! command -v pgbouncer >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        say "installing pgbouncer (Debian package)"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null ||
+            { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; } || true
+        PATH="$PATH:/usr/sbin"
+    fi
+    if pgbouncer_up 2>/dev/null; then
+        say "PgBouncer already listening on $PGBOUNCER_PORT"
+    elif command -v pgbouncer >/dev/null 2>&1; then
+        dir="${TMPDIR:-/tmp}/rocket_alchemy_pgbouncer"
+        mkdir -p "$dir"
+        # The server side: the admin URL's host and port.
+        pg_host=$(printf '%s' "$TEST_POSTGRES_URL" | sed -E 's#^[a-z]+://([^@/]*@)?([^:/]+)(:([0-9]+))?.*#\2#')
+        pg_port=$(printf '%s' "$TEST_POSTGRES_URL" | sed -E 's#^[a-z]+://([^@/]*@)?([^:/]+)(:([0-9]+))?.*#\4#')
+        cat >"$dir/pgbouncer.ini" <<INI
+[databases]
+* = host=$pg_host port=${pg_port:-5432}
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $PGBOUNCER_PORT
+unix_socket_dir =
+auth_type = trust
+auth_file = $dir/userlist.txt
+pool_mode = transaction
+max_client_conn = 2000
+default_pool_size = 10
+; sqlx sends it at startup; PgBouncer 1.18 refuses unknown startup parameters
+ignore_startup_parameters = extra_float_digits
+pidfile = $dir/pgbouncer.pid
+logfile = $dir/pgbouncer.log
+INI
+        printf '"postgres" ""\n' >"$dir/userlist.txt"
+        # PgBouncer refuses to run as root.
+        if [ "$(id -u)" = 0 ]; then
+            chown -R postgres "$dir"
+            run_as=(-u postgres)
+        else
+            run_as=()
+        fi
+        say "starting PgBouncer (transaction pooling) on 127.0.0.1:$PGBOUNCER_PORT"
+        pgbouncer -d "${run_as[@]}" "$dir/pgbouncer.ini" && started_pgbouncer="$dir"
+    fi
+    if wait_for pgbouncer_up 15; then
+        export TEST_PGBOUNCER_URL="postgres://postgres@127.0.0.1:$PGBOUNCER_PORT/rocket_alchemy_test"
+    else
+        fail_or_skip "PgBouncer is not available on 127.0.0.1:$PGBOUNCER_PORT"
+    fi
+fi
+
 say "PostgreSQL: ${TEST_POSTGRES_URL:-(skipped)}"
+say "PgBouncer:  ${TEST_PGBOUNCER_URL:-(skipped)}"
 say "MySQL:      ${TEST_MYSQL_URL:-(skipped)}"
-exec cargo test --workspace "$@"
+cargo test --workspace "$@"

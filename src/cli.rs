@@ -296,14 +296,14 @@ async fn run_one(
 ) -> Result<bool, Box<dyn std::error::Error>> {
     let key = bind.key();
     let migrator = Migrator::new(bind)?;
-    let dir = migrator.migrations.dir.display().to_string();
+    let dir = migrator.migrations().dir.display().to_string();
     let mut out = Stdout;
     match command {
         Command::Init => {
-            if migrator.migrations.dir.exists() {
+            if migrator.migrations().dir.exists() {
                 println!("[{key}] {dir} already exists");
             } else {
-                std::fs::create_dir_all(&migrator.migrations.dir)?;
+                std::fs::create_dir_all(&migrator.migrations().dir)?;
                 println!("[{key}] created {dir}");
             }
         }
@@ -329,14 +329,14 @@ async fn run_one(
         Command::Upgrade { target } => {
             let target = target
                 .as_deref()
-                .map(|t| migrator.migrations.target(t))
+                .map(|t| migrator.migrations().target(t))
                 .transpose()?;
             migrator.upgrade(target, &mut out).await?;
         }
         Command::Downgrade { target } => {
             let how = match target.as_deref() {
                 None => Downgrade::OneStep,
-                Some(t) => Downgrade::To(migrator.migrations.target(t)?),
+                Some(t) => Downgrade::To(migrator.migrations().target(t)?),
             };
             let what = match how {
                 Downgrade::OneStep => "the latest migration".to_string(),
@@ -412,7 +412,7 @@ async fn run_one(
         Command::Current => match migrator.current().await? {
             Some(version) => {
                 let description = migrator
-                    .migrations
+                    .migrations()
                     .files
                     .iter()
                     .find(|f| f.version == version)
@@ -423,7 +423,7 @@ async fn run_one(
             None => println!("[{key}] base (no migration applied)"),
         },
         Command::Stamp { version } => {
-            let version = migrator.migrations.target(version)?;
+            let version = migrator.migrations().target(version)?;
             migrator.stamp(version, &mut out).await?;
         }
         Command::Check => {

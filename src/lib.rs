@@ -38,17 +38,32 @@
 //! }
 //! ```
 //!
-//! * [`config`]: the `databases.<bind_key>` keys and their defaults.
+//! * [`DatabaseConfig`]: the `databases.<bind_key>` keys and their defaults.
 //! * [`Session`]: the request guard, lazily beginning a transaction per bind.
-//! * [`access`]: readers and writers — SQLite's write queue, PostgreSQL reads without
+//! * [`Access`]: readers and writers — SQLite's write queue, PostgreSQL reads without
 //!   `BEGIN`, and the [`AsWriter`] / [`AsReader`] guards.
 //! * [`CommitMode`]: `manual`, `autocommit`, `autocommit_include_redirect`.
 //! * [`AlchemyFairing`]: what happens on ignite, response and shutdown.
-//! * [`model`]: `#[derive(Model)]`, column types and `create_all`.
+//! * [`model`]: `#[derive(Model)]`, column types; [`Alchemy::create_all`] builds their tables.
 //! * [`Alchemy`]: every database by key, outside requests.
+//! * [`repository`], [`service`], [`filters`], [`pagination`], [`params`]: data access
+//!   and its HTTP edges; [`Error`]: one error type, one status mapping.
+//! * [`migrate`], `cli`: migrations and the `database` commands.
 //!
-//! SQLite, PostgreSQL and MySQL/MariaDB are the `sqlite`, `postgres` and `mysql` features,
-//! all on by default; the backend of each bind is picked at run time from its URL.
+//! ## Features
+//!
+//! | feature | default | enables |
+//! |---|---|---|
+//! | `sqlite` | yes | SQLite binds (`sqlite:` URLs), with the FIFO write queue |
+//! | `postgres` | yes | PostgreSQL binds (`postgres://`, `postgresql://`) |
+//! | `mysql` | yes | MySQL / MariaDB binds (`mysql://`, `mariadb://`) |
+//! | `cli` | yes | the `database` command group (`cli`) and the `rocket-alchemy` binary |
+//!
+//! At least one backend feature is required; each builds alone. The backend of each bind
+//! is picked at run time from its URL, and a URL whose backend is disabled stops the launch
+//! naming its key.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
 compile_error!(

@@ -531,6 +531,7 @@ backend_tests!(
 );
 
 /// `/health` answers 503 when a bind is unreachable, without leaking its password.
+#[cfg(all(feature = "sqlite", feature = "postgres"))]
 #[tokio::test]
 async fn health_reports_unreachable_bind() {
     let db = TestDb::sqlite("health").await;

@@ -102,6 +102,7 @@ async fn model_on_an_unconfigured_bind_refuses_the_launch() {
     );
 }
 
+#[cfg(feature = "postgres")]
 #[tokio::test]
 async fn unreachable_database_refuses_the_launch_unless_lazy() {
     let eager =

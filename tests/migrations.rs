@@ -660,6 +660,7 @@ backend_tests!(
 );
 
 /// `migrate = true` applies pending migrations at launch, before `create_all`.
+#[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn migrate_on_ignite() {
     let db = TestDb::sqlite("migrate_on_ignite").await;

@@ -1025,41 +1025,44 @@ async fn errors_map_to_statuses(db: TestDb) {
     assert_eq!(err.status().code, 400);
     assert!(err.detail().contains("nope"));
     // A lazy bind on an unreachable server: 503, not an integrity error.
-    let figment = db.figment("[databases.default]\ncreate_all = true\n[databases.down]\nurl = \"postgres://x:pw@127.0.0.1:9/x\"\nlazy = true\nconnect_timeout = 1");
-    let two = Alchemy::open(&figment, &[Author::TABLE]).await.unwrap();
-    let down = two.session("down").unwrap();
-    let err = Repository::<Counter>::on(&down).unwrap_err();
-    assert!(
-        matches!(err, RepositoryError::WrongBind { .. }) && err.status().code == 500,
-        "a repository refuses a session of another bind"
-    );
-    let down_authors = Repository::<Author>::on(&two.session("default").unwrap())
-        .unwrap()
-        .count(&[])
-        .await;
-    assert!(down_authors.is_ok());
-    #[derive(Model)]
-    #[model(bind = Down)]
-    struct Remote {
-        id: i64,
+    #[cfg(feature = "postgres")]
+    {
+        let figment = db.figment("[databases.default]\ncreate_all = true\n[databases.down]\nurl = \"postgres://x:pw@127.0.0.1:9/x\"\nlazy = true\nconnect_timeout = 1");
+        let two = Alchemy::open(&figment, &[Author::TABLE]).await.unwrap();
+        let down = two.session("down").unwrap();
+        let err = Repository::<Counter>::on(&down).unwrap_err();
+        assert!(
+            matches!(err, RepositoryError::WrongBind { .. }) && err.status().code == 500,
+            "a repository refuses a session of another bind"
+        );
+        let down_authors = Repository::<Author>::on(&two.session("default").unwrap())
+            .unwrap()
+            .count(&[])
+            .await;
+        assert!(down_authors.is_ok());
+        #[derive(Model)]
+        #[model(bind = Down)]
+        struct Remote {
+            id: i64,
+        }
+        #[derive(rocket_alchemy::Bind)]
+        #[bind("down")]
+        struct Down;
+        let err = Repository::<Remote>::on(&down)
+            .unwrap()
+            .count(&[])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, RepositoryError::Unavailable { .. }),
+            "{err:?}"
+        );
+        assert_eq!(
+            (err.status().code, err.detail().as_str()),
+            (503, "The database is unavailable")
+        );
+        two.close().await;
     }
-    #[derive(rocket_alchemy::Bind)]
-    #[bind("down")]
-    struct Down;
-    let err = Repository::<Remote>::on(&down)
-        .unwrap()
-        .count(&[])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, RepositoryError::Unavailable { .. }),
-        "{err:?}"
-    );
-    assert_eq!(
-        (err.status().code, err.detail().as_str()),
-        (503, "The database is unavailable")
-    );
-    two.close().await;
     drop(session);
     alchemy.close().await;
 }

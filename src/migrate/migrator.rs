@@ -12,8 +12,7 @@ use super::{diff, MigrationError, Migrations, Plan, TABLE};
 /// Migrations of one bind, against its database.
 pub struct Migrator<'a> {
     bind: &'a BindHandle,
-    /// The bind's folder and files.
-    pub migrations: Migrations,
+    pub(super) migrations: Migrations,
 }
 
 impl std::fmt::Debug for Migrator<'_> {
@@ -37,6 +36,11 @@ impl<'a> Migrator<'a> {
     /// The bind.
     pub fn bind(&self) -> &'a BindHandle {
         self.bind
+    }
+
+    /// The bind's migration folder and the files read from it.
+    pub fn migrations(&self) -> &Migrations {
+        &self.migrations
     }
 
     /// The bind's pool.

@@ -283,6 +283,14 @@ fn main() {
     };
     publisher.set_primary_key(42_i64.into()).unwrap();
     assert_eq!(publisher.id, 42);
+    #[cfg(feature = "sqlite")]
+    {
+        sqlite_statements(&publisher);
+    }
+}
+
+#[cfg(feature = "sqlite")]
+fn sqlite_statements(publisher: &Publisher) {
     // The auto-increment key is left to the database.
     let insert = publisher
         .insert_statement()
