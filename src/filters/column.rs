@@ -17,7 +17,7 @@ pub enum SortOrder {
     Desc,
 }
 
-/// A comparison operator of [`Filter::comparison`].
+/// A comparison operator of [`Filter::comparison`](crate::filters::Filter::comparison).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[allow(missing_docs)]
 pub enum Op {

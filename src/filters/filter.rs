@@ -44,7 +44,7 @@ pub(crate) enum Kind {
     },
 }
 
-/// A filter on model `M`. See the [module docs](self) for the whole set.
+/// A filter on model `M`. See the [module docs](crate::filters) for the whole set.
 pub struct Filter<M> {
     pub(crate) kind: Kind,
     _model: PhantomData<fn() -> M>,

@@ -7,7 +7,7 @@ use sea_query::Value;
 use crate::filters::{ColumnRef, FilterError};
 use crate::model::{Col, Model};
 
-/// Column changes for [`Repository::update`]: columns not set are left alone; setting an
+/// Column changes for [`Repository::update`](crate::Repository::update): columns not set are left alone; setting an
 /// `Option` column to `None` writes NULL.
 ///
 /// ```

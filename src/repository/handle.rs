@@ -11,7 +11,7 @@ use crate::guard::Session;
 use crate::model::{Model, ModelExt};
 use crate::session::{DbSession, SessionError};
 
-/// The repository of model `M` on a session. See the [module docs](self).
+/// The repository of model `M` on a session. See the [module docs](crate::repository).
 pub struct Repository<'s, M: Model> {
     pub(super) session: &'s DbSession,
     pub(super) auto_commit: bool,

@@ -1,6 +1,6 @@
 //! The repository: Advanced Alchemy's persistence methods for one model, on any backend.
 //!
-//! A [`Repository`] works on a session — the request's [`Session`] guard or one from
+//! A [`Repository`] works on a session — the request's [`Session`](crate::Session) guard or one from
 //! [`Alchemy::session`](crate::Alchemy::session) — so its writes belong to that session's
 //! transaction and the bind's commit mode decides their fate (unless
 //! [`Repository::auto_commit`] is set). SQL is built with sea-query, values are always
