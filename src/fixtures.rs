@@ -124,7 +124,12 @@ pub async fn rows(pool: &BindPool, table: &Table) -> Result<Vec<Map<String, Json
     macro_rules! collect {
         ($pool:expr, $builder:expr) => {{
             let sql = select.to_string($builder);
-            for row in sqlx::query(AssertSqlSafe(sql)).fetch_all($pool).await? {
+            // Unnamed: fixtures may run through a transaction pooler.
+            let rows = sqlx::query(AssertSqlSafe(sql))
+                .persistent(false)
+                .fetch_all($pool)
+                .await?;
+            for row in rows {
                 let mut object = Map::new();
                 for c in table.columns {
                     object.insert(c.name.to_string(), to_json!(&row, c.name, c.ty));

@@ -94,8 +94,8 @@ pub use crate::bind::{
     Alchemy, Bind, BindHandle, DefaultBind, LaunchError, UnknownBind, DEFAULT_KEY,
 };
 pub use crate::config::{
-    Backend, CommitMode, ConfigError, DatabaseConfig, JournalMode, RedactedUrl, SqliteSettings,
-    Synchronous,
+    Backend, CommitMode, ConfigError, DatabaseConfig, JournalMode, Pooler, RedactedUrl,
+    SqliteSettings, Synchronous,
 };
 pub use crate::ddl::{create_table_sql, drop_table_sql, SchemaError};
 pub use crate::driver::{BindPool, SessionBackend};

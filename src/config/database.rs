@@ -6,7 +6,7 @@ use std::time::Duration;
 use rocket::figment::{self, value::Value, Figment};
 use serde::Deserialize;
 
-use super::{Backend, CommitMode, JournalMode, RedactedUrl, SqliteSettings, Synchronous};
+use super::{Backend, CommitMode, JournalMode, Pooler, RedactedUrl, SqliteSettings, Synchronous};
 
 /// The validated configuration of one bind (`databases.<bind_key>`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +44,12 @@ pub struct DatabaseConfig {
     pub lazy: bool,
     /// SQLite-only settings; `None` for other backends.
     pub sqlite: Option<SqliteSettings>,
+    /// PostgreSQL: the pooler in front of the server (see [`Pooler`]). _Default:_ `none`.
+    pub pooler: Pooler,
+    /// PostgreSQL: the server's own URL, bypassing the pooler, for migrations (which hold a
+    /// session lock). Needed for `migrate = true` and the `database` commands when
+    /// `pooler = "transaction"`. _Default:_ none.
+    pub direct_url: Option<RedactedUrl>,
     /// Where `url` came from (a file, the environment), for errors found when opening.
     pub(crate) url_origin: Option<String>,
 }
@@ -73,6 +79,8 @@ struct RawConfig {
     foreign_keys: Option<bool>,
     synchronous: Option<Synchronous>,
     read_snapshot: Option<bool>,
+    pooler: Option<Pooler>,
+    direct_url: Option<String>,
 }
 
 /// A configuration problem. Its message names the full key and, when known, where the bad
@@ -340,6 +348,45 @@ impl DatabaseConfig {
             None
         };
 
+        let (pooler, direct_url) = if backend == Backend::Postgres {
+            let direct_url = match raw.direct_url.as_deref().map(str::trim) {
+                Some(direct) => {
+                    let direct = RedactedUrl::new(direct);
+                    if Backend::from_url(direct.expose()) != Some(Backend::Postgres) {
+                        return Err(ConfigError::new(
+                            k("direct_url"),
+                            format!("`{direct}` is not a postgres:// URL"),
+                        ));
+                    }
+                    Some(direct)
+                }
+                None => None,
+            };
+            let pooler = raw.pooler.unwrap_or_default();
+            if pooler == Pooler::Transaction && raw.migrate && direct_url.is_none() {
+                return Err(ConfigError::new(
+                    k("direct_url"),
+                    "is required for `migrate = true` when `pooler = \"transaction\"`: \
+                     migrations hold a session lock, which a transaction pooler does not keep; \
+                     give the server's own URL",
+                ));
+            }
+            (pooler, direct_url)
+        } else {
+            for (field, set) in [
+                ("pooler", raw.pooler.is_some()),
+                ("direct_url", raw.direct_url.is_some()),
+            ] {
+                if set {
+                    return Err(ConfigError::new(
+                        k(field),
+                        format!("is a PostgreSQL setting, but this bind is {backend}"),
+                    ));
+                }
+            }
+            (Pooler::None, None)
+        };
+
         let migrations = raw
             .migrations
             .unwrap_or_else(|| default_migrations_dir(key));
@@ -361,6 +408,8 @@ impl DatabaseConfig {
             echo: raw.echo,
             lazy: raw.lazy,
             sqlite,
+            pooler,
+            direct_url,
             url_origin: None,
         })
     }

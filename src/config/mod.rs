@@ -28,6 +28,7 @@ mod backend;
 mod bind_key;
 mod commit_mode;
 mod database;
+mod pooler;
 mod redact;
 mod sqlite;
 
@@ -35,6 +36,7 @@ pub use backend::Backend;
 pub use bind_key::{Bind, DefaultBind, DEFAULT_KEY};
 pub use commit_mode::CommitMode;
 pub use database::{ConfigError, DatabaseConfig};
+pub use pooler::Pooler;
 pub(crate) use redact::scrub;
 pub use redact::RedactedUrl;
 pub use sqlite::{JournalMode, SqliteSettings, Synchronous};

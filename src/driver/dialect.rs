@@ -90,6 +90,12 @@ pub(crate) trait Dialect: Send + Sync + 'static {
     /// `column` matches `pattern`, ignoring case or not, the same way on every backend (a
     /// backend's collation must not decide).
     fn text_match(&self, column: Expr, pattern: TextPattern<'_>, ignore_case: bool) -> Expr;
+
+    /// A cheap read that fails when the database does not answer or cannot be read
+    /// (`health()`).
+    fn health_check(&self) -> &'static str {
+        "SELECT 1"
+    }
 }
 
 /// A DDL statement sea-query can build for any backend.

@@ -73,9 +73,10 @@ pub enum Link {
     /// SQLite.
     #[cfg(feature = "sqlite")]
     Sqlite(super::sqlite::SqliteLink),
-    /// PostgreSQL.
+    /// PostgreSQL, and whether statements may be prepared by name (not behind a
+    /// transaction pooler).
     #[cfg(feature = "postgres")]
-    Postgres(Held<Postgres>),
+    Postgres(Held<Postgres>, bool),
     /// MySQL / MariaDB.
     #[cfg(feature = "mysql")]
     MySql(Held<MySql>),
@@ -111,14 +112,16 @@ pub(crate) struct Opened {
     pub(crate) began: bool,
 }
 
-/// Runs `$body` with `$conn` the concrete connection and `$sql` (a variable) the statement;
-/// on SQLite the pending `BEGIN` travels with the statement.
+/// Runs `$body` with `$conn` the concrete connection, `$sql` (a variable) the statement and
+/// `$named` whether it may be prepared by name; on SQLite the pending `BEGIN` travels with
+/// the statement.
 macro_rules! on_conn {
-    ($link:expr, |$conn:ident, $sql:ident| $body:expr) => {
+    ($link:expr, |$conn:ident, $sql:ident, $named:ident| $body:expr) => {
         match $link {
             #[cfg(feature = "sqlite")]
             Link::Sqlite(link) => {
                 let ($sql, merged) = link.statement($sql);
+                let $named = true;
                 let result = {
                     let $conn = link.conn();
                     $body
@@ -127,12 +130,14 @@ macro_rules! on_conn {
                 result
             }
             #[cfg(feature = "postgres")]
-            Link::Postgres(held) => {
+            Link::Postgres(held, named) => {
+                let $named = *named;
                 let $conn = held.conn();
                 $body
             }
             #[cfg(feature = "mysql")]
             Link::MySql(held) => {
+                let $named = true;
                 let $conn = held.conn();
                 $body
             }
@@ -163,16 +168,19 @@ impl Link {
                     .map(|(link, opened)| (Link::Sqlite(link), opened))
             }
             #[cfg(feature = "postgres")]
-            BindPool::Postgres(pool) => match intent.write || intent.transaction {
-                true => begin(pool)
-                    .await
-                    .map(|tx| (Link::Postgres(Held::Tx(tx)), began())),
-                false => pool
-                    .acquire()
-                    .await
-                    .map(|conn| (Link::Postgres(Held::Conn(conn)), fresh()))
-                    .map_err(LinkError::Database),
-            },
+            BindPool::Postgres(pool) => {
+                let named = writer.named_statements();
+                match intent.write || intent.transaction {
+                    true => begin(pool)
+                        .await
+                        .map(|tx| (Link::Postgres(Held::Tx(tx), named), began())),
+                    false => pool
+                        .acquire()
+                        .await
+                        .map(|conn| (Link::Postgres(Held::Conn(conn), named), fresh()))
+                        .map_err(LinkError::Database),
+                }
+            }
             #[cfg(feature = "mysql")]
             BindPool::MySql(pool) => begin(pool)
                 .await
@@ -200,11 +208,12 @@ impl Link {
                 }
             }
             #[cfg(feature = "postgres")]
-            Link::Postgres(held) if !held.in_tx() && (intent.write || intent.transaction) => held
-                .begin()
-                .await
-                .map(|held| (Link::Postgres(held), true))
-                .map_err(|e| (None, LinkError::Database(e))),
+            Link::Postgres(held, named) if !held.in_tx() && (intent.write || intent.transaction) => {
+                held.begin()
+                    .await
+                    .map(|held| (Link::Postgres(held, named), true))
+                    .map_err(|e| (None, LinkError::Database(e)))
+            }
             #[allow(unreachable_patterns)]
             other => Ok((other, false)),
         }
@@ -216,7 +225,7 @@ impl Link {
             #[cfg(feature = "sqlite")]
             Link::Sqlite(link) => link.in_tx(),
             #[cfg(feature = "postgres")]
-            Link::Postgres(held) => held.in_tx(),
+            Link::Postgres(held, _) => held.in_tx(),
             #[cfg(feature = "mysql")]
             Link::MySql(held) => held.in_tx(),
         }
@@ -239,8 +248,9 @@ impl Link {
         sql: SqlStr,
         values: SqlxValues,
     ) -> Result<u64, sqlx::Error> {
-        on_conn!(self, |conn, sql| {
+        on_conn!(self, |conn, sql, named| {
             sqlx::query_with(sql, values)
+                .persistent(named)
                 .execute(conn)
                 .await
                 .map(|done| done.rows_affected())
@@ -253,8 +263,9 @@ impl Link {
         sql: SqlStr,
         values: SqlxValues,
     ) -> Result<Vec<T>, sqlx::Error> {
-        on_conn!(self, |conn, sql| {
+        on_conn!(self, |conn, sql, named| {
             sqlx::query_as_with::<_, T, _>(sql, values)
+                .persistent(named)
                 .fetch_all(conn)
                 .await
         })
@@ -266,8 +277,9 @@ impl Link {
         sql: SqlStr,
         values: SqlxValues,
     ) -> Result<Option<T>, sqlx::Error> {
-        on_conn!(self, |conn, sql| {
+        on_conn!(self, |conn, sql, named| {
             sqlx::query_as_with::<_, T, _>(sql, values)
+                .persistent(named)
                 .fetch_optional(conn)
                 .await
         })
@@ -306,7 +318,7 @@ impl Link {
     /// Runs SQL without values or results (savepoints), in the open transaction.
     pub(crate) async fn raw(&mut self, sql: String) -> Result<(), sqlx::Error> {
         let sql = sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(sql));
-        on_conn!(self, |conn, sql| {
+        on_conn!(self, |conn, sql, _named| {
             sqlx::raw_sql(sql).execute(conn).await.map(drop)
         })
     }
@@ -321,8 +333,8 @@ impl Link {
             #[cfg(feature = "sqlite")]
             Link::Sqlite(link) => link.commit().await,
             #[cfg(feature = "postgres")]
-            Link::Postgres(Held::Tx(mut tx)) if check_aborted => {
-                match sqlx::query("SELECT 1").execute(&mut *tx).await {
+            Link::Postgres(Held::Tx(mut tx), _) if check_aborted => {
+                match sqlx::raw_sql("SELECT 1").execute(&mut *tx).await {
                     Ok(_) => tx.commit().await.map(|()| true),
                     Err(e) => {
                         let _ = tx.rollback().await;
@@ -331,7 +343,7 @@ impl Link {
                 }
             }
             #[cfg(feature = "postgres")]
-            Link::Postgres(held) => held.commit().await,
+            Link::Postgres(held, _) => held.commit().await,
             #[cfg(feature = "mysql")]
             Link::MySql(held) => held.commit().await,
         }
@@ -343,7 +355,7 @@ impl Link {
             #[cfg(feature = "sqlite")]
             Link::Sqlite(link) => link.rollback().await,
             #[cfg(feature = "postgres")]
-            Link::Postgres(held) => held.rollback().await,
+            Link::Postgres(held, _) => held.rollback().await,
             #[cfg(feature = "mysql")]
             Link::MySql(held) => held.rollback().await,
         }
@@ -412,7 +424,7 @@ macro_rules! session_backend {
             fn project(link: &mut Link) -> Option<&mut <Self as sqlx::Database>::Connection> {
                 #[allow(unreachable_patterns)]
                 match link {
-                    Link::$variant(held) => Some(held.conn()),
+                    Link::$variant(held, ..) => Some(held.conn()),
                     _ => None,
                 }
             }

@@ -367,7 +367,10 @@ pub(crate) async fn tracking_rows(
     with_pool!(pool, pool => {
         let mut conn = pool.acquire().await?;
         let rows: Vec<(i64, String, String, bool, Vec<u8>, i64)> =
-            sqlx::query_as(AssertSqlSafe(sql)).fetch_all(&mut *conn).await?;
+            sqlx::query_as(AssertSqlSafe(sql))
+                .persistent(false)
+                .fetch_all(&mut *conn)
+                .await?;
         Ok(rows
             .into_iter()
             .map(|(version, description, installed_on, success, checksum, execution_time)| TrackingRow {
@@ -543,7 +546,11 @@ impl MigrationConnection {
         let placeholder = self.dialect.placeholder(1);
         let sql = format!("DELETE FROM {table} WHERE version = {placeholder}");
         with_conn!(&mut self.conn, conn => {
-            sqlx::query(AssertSqlSafe(sql)).bind(version).execute(&mut **conn).await?;
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(version)
+                .persistent(false)
+                .execute(&mut **conn)
+                .await?;
         });
         Ok(())
     }

@@ -27,6 +27,6 @@ pub(crate) use dialect::{build, build_schema, Dialect, SchemaStatement};
 pub use link::SessionBackend;
 pub(crate) use link::{stale_connection, Intent, Link, LinkError};
 pub use pool::BindPool;
-pub(crate) use pool::{check_url, with_pool, Writer};
+pub(crate) use pool::{check_url, migration_pool, with_pool, Writer};
 pub use text::escape_like;
 pub(crate) use text::TextPattern;

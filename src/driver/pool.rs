@@ -126,10 +126,21 @@ impl BindPool {
         with_pool!(self, p => p.is_closed())
     }
 
-    /// Acquires a connection and runs `SELECT 1` on it.
+    /// Acquires a connection and runs a cheap read on it that touches the database (on
+    /// SQLite, a read of the schema, so an overwritten file is noticed).
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        use sqlx::Connection;
-        with_pool!(self, p => p.acquire().await?.ping().await)
+        #[cfg(feature = "sqlite")]
+        if let Some(path) = self.as_sqlite().and_then(super::sqlite::pool::missing_file) {
+            return Err(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("the database file {} is gone", path.display()),
+            )));
+        }
+        let sql = self.backend().dialect().health_check();
+        with_pool!(self, p => {
+            let mut conn = p.acquire().await?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut *conn).await.map(drop)
+        })
     }
 
     /// Builds the pool described by `config` (and, for SQLite, its write side). With
@@ -151,12 +162,32 @@ impl BindPool {
     }
 }
 
+/// What migrations of a bind run on: its own pool, or (PostgreSQL behind a transaction
+/// pooler) a small lazy pool on its `direct_url`. `Err(())` when the bind is behind a
+/// transaction pooler without a `direct_url`.
+pub(crate) fn migration_pool(
+    config: &DatabaseConfig,
+    pool: &BindPool,
+) -> Result<Result<BindPool, ()>, sqlx::Error> {
+    #[cfg(feature = "postgres")]
+    if let Some(direct) = super::postgres::pool::direct(config)? {
+        return Ok(Ok(direct));
+    }
+    Ok(match config.pooler.named_statements() {
+        true => Ok(pool.clone()),
+        false => Err(()),
+    })
+}
+
 /// The write side of a bind.
 #[derive(Debug)]
 pub(crate) enum Writer {
     /// A database server: writers share the pool; the server orders them.
     #[allow(dead_code)]
-    Server,
+    Server {
+        /// Whether statements may be prepared by name (not behind a transaction pooler).
+        named_statements: bool,
+    },
     /// SQLite: a write connection and the file's write queue.
     #[cfg(feature = "sqlite")]
     Sqlite(super::sqlite::SqliteWriter),
@@ -173,9 +204,19 @@ impl Writer {
         }
     }
 
+    /// Whether statements may be prepared by name and cached on the connection: not behind
+    /// a transaction pooler.
+    pub(crate) fn named_statements(&self) -> bool {
+        match self {
+            Writer::Server { named_statements } => *named_statements,
+            #[allow(unreachable_patterns)]
+            _ => true,
+        }
+    }
+
     pub(crate) async fn close(&self) {
         match self {
-            Writer::Server => {}
+            Writer::Server { .. } => {}
             #[cfg(feature = "sqlite")]
             Writer::Sqlite(writer) => writer.close().await,
         }

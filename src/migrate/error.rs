@@ -67,6 +67,16 @@ pub enum MigrationError {
     /// Autogenerate met a change it cannot write safely.
     #[error("autogenerate cannot express this change: {0}; write the migration by hand")]
     Unsupported(String),
+    /// The bind is behind a transaction pooler and has no `direct_url` to migrate over.
+    #[error(
+        "`databases.{bind}.direct_url` is required to migrate a bind with `pooler = \"transaction\"`: \
+         migrations hold a session lock, which a transaction pooler does not keep; give the \
+         server's own URL"
+    )]
+    NeedsDirectUrl {
+        /// The bind key.
+        bind: String,
+    },
     /// A database error outside a migration.
     #[error(transparent)]
     Database(#[from] sqlx::Error),

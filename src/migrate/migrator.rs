@@ -12,6 +12,8 @@ use super::{diff, MigrationError, Migrations, Plan, TABLE};
 /// Migrations of one bind, against its database.
 pub struct Migrator<'a> {
     bind: &'a BindHandle,
+    /// The bind's pool, or one on its `direct_url`.
+    pool: BindPool,
     pub(super) migrations: Migrations,
 }
 
@@ -26,9 +28,18 @@ impl std::fmt::Debug for Migrator<'_> {
 
 impl<'a> Migrator<'a> {
     /// The migrator of `bind`, reading its folder.
+    ///
+    /// Behind a transaction pooler (`pooler = "transaction"`) migrations run over the
+    /// bind's `direct_url`, and without one this is [`MigrationError::NeedsDirectUrl`].
     pub fn new(bind: &'a BindHandle) -> Result<Self, MigrationError> {
+        let pool = crate::driver::migration_pool(bind.config(), bind.pool())?.map_err(|()| {
+            MigrationError::NeedsDirectUrl {
+                bind: bind.key().to_string(),
+            }
+        })?;
         Ok(Migrator {
             bind,
+            pool,
             migrations: Migrations::load(&bind.config().migrations)?,
         })
     }
@@ -45,7 +56,7 @@ impl<'a> Migrator<'a> {
 
     /// The bind's pool.
     pub(super) fn pool(&self) -> &BindPool {
-        self.bind.pool()
+        &self.pool
     }
 
     /// The changes that would bring the live schema to the bind's registered models

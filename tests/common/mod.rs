@@ -2,7 +2,9 @@
 //!
 //! SQLite always runs. PostgreSQL and MariaDB/MySQL run when `TEST_POSTGRES_URL` /
 //! `TEST_MYSQL_URL` name a server (an admin URL: the tests create and drop their own
-//! databases). With `CI=true` a missing or unreachable server fails the test.
+//! databases). The PostgreSQL tests run a second time through PgBouncer in transaction mode
+//! (`TEST_PGBOUNCER_URL`; the `pgbouncer` column) with `pooler = "transaction"`. With
+//! `CI=true` a missing or unreachable server fails the test.
 #![allow(dead_code)]
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -16,6 +18,8 @@ use sqlx::{AssertSqlSafe, Connection};
 
 pub const POSTGRES_ENV: &str = "TEST_POSTGRES_URL";
 pub const MYSQL_ENV: &str = "TEST_MYSQL_URL";
+/// PgBouncer in transaction mode in front of the `TEST_POSTGRES_URL` server.
+pub const PGBOUNCER_ENV: &str = "TEST_PGBOUNCER_URL";
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
@@ -28,8 +32,12 @@ fn ci() -> bool {
 /// A database of its own for one test; dropped (files removed) when this is dropped.
 pub struct TestDb {
     pub backend: Backend,
-    /// The URL of the test's own database.
+    /// The URL of the test's own database, as the app reaches it (through PgBouncer for a
+    /// pooled database).
     pub url: String,
+    /// Through a transaction pooler: the server's own URL of the same database (the app's
+    /// binds get `pooler = "transaction"` and this as `direct_url`; probes use it).
+    pub direct: Option<String>,
     name: String,
     admin: Option<String>,
 }
@@ -82,6 +90,7 @@ impl TestDb {
         TestDb {
             backend: Backend::Sqlite,
             url: format!("sqlite://{}", path.display()),
+            direct: None,
             name,
             admin: None,
         }
@@ -119,15 +128,45 @@ impl TestDb {
         Some(TestDb {
             backend,
             url: replace_database(&admin, &name),
+            direct: None,
             name,
             admin: Some(admin),
         })
+    }
+
+    /// A fresh PostgreSQL database reached through PgBouncer in transaction mode
+    /// (`TEST_PGBOUNCER_URL`), or `None` (with a notice) when not configured outside CI.
+    pub async fn pgbouncer(test: &str) -> Option<TestDb> {
+        let bouncer = match std::env::var(PGBOUNCER_ENV) {
+            Ok(url) if !url.is_empty() => url,
+            _ if ci() => panic!(
+                "CI=true but {PGBOUNCER_ENV} is not set: the PgBouncer tests cannot run"
+            ),
+            _ => {
+                eprintln!("SKIPPED {test} through PgBouncer: set {PGBOUNCER_ENV} to run it (CI=true makes this a failure)");
+                return None;
+            }
+        };
+        let mut db = Self::server(Backend::Postgres, POSTGRES_ENV, test).await?;
+        db.direct = Some(std::mem::replace(
+            &mut db.url,
+            replace_database(&bouncer, &db.name),
+        ));
+        Some(db)
+    }
+
+    /// Whether the app reaches this database through a transaction pooler.
+    pub fn pooled(&self) -> bool {
+        self.direct.is_some()
     }
 
     /// Another fresh database on the same backend (for a second bind).
     pub async fn sibling(&self, test: &str) -> TestDb {
         match self.backend {
             Backend::Sqlite => TestDb::sqlite(test).await,
+            Backend::Postgres if self.pooled() => {
+                TestDb::pgbouncer(test).await.expect("configured")
+            }
             Backend::Postgres => TestDb::postgres(test).await.expect("configured"),
             Backend::MySql => TestDb::mysql(test).await.expect("configured"),
         }
@@ -157,6 +196,17 @@ pub fn figment_with(binds: &[(&str, &TestDb)], extra: &str) -> Figment {
             &format!("databases.{key}.url"),
             &db.url,
         ));
+        if let Some(direct) = &db.direct {
+            figment = figment
+                .merge(Serialized::default(
+                    &format!("databases.{key}.pooler"),
+                    "transaction",
+                ))
+                .merge(Serialized::default(
+                    &format!("databases.{key}.direct_url"),
+                    direct,
+                ));
+        }
     }
     figment.merge(Toml::string(extra))
 }
@@ -222,7 +272,7 @@ impl TestDb {
     pub fn probe(&self) -> Probe {
         Probe {
             backend: self.backend,
-            url: self.url.clone(),
+            url: self.direct.clone().unwrap_or_else(|| self.url.clone()),
         }
     }
 }
@@ -317,7 +367,7 @@ impl Probe {
     }
 }
 
-/// Declares `mod $name { sqlite, postgres, mysql }` tests running `async fn $name(db: TestDb)`.
+/// Declares `mod $name { sqlite, postgres, pgbouncer, mysql }` tests running `async fn $name(db: TestDb)`.
 #[macro_export]
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {$(
@@ -332,6 +382,13 @@ macro_rules! backend_tests {
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn postgres() {
                 if let Some(db) = $crate::common::TestDb::postgres(stringify!($name)).await {
+                    super::$name(db).await;
+                }
+            }
+            #[cfg(feature = "postgres")]
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn pgbouncer() {
+                if let Some(db) = $crate::common::TestDb::pgbouncer(stringify!($name)).await {
                     super::$name(db).await;
                 }
             }

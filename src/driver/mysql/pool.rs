@@ -19,7 +19,9 @@ pub(crate) async fn open(config: &DatabaseConfig) -> Result<(BindPool, Writer), 
         true => pool.connect_lazy_with(options),
         false => pool.connect_with(options).await?,
     };
-    Ok((BindPool::MySql(pool), Writer::Server))
+    Ok((BindPool::MySql(pool), Writer::Server {
+        named_statements: true,
+    }))
 }
 
 /// Checks that `url` parses.

@@ -12,8 +12,10 @@ const LOCK_KEY: i64 = 0x526f_636b_6574_4131;
 pub(crate) async fn run_locked(pool: &PgPool, statements: &[String]) -> Result<(), DdlError> {
     let mut conn = pool.acquire().await.map_err(DdlError::Connection)?;
     let mut tx = conn.begin().await.map_err(DdlError::Connection)?;
+    // Unnamed: a named statement would outlive the transaction behind a transaction pooler.
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(LOCK_KEY)
+        .persistent(false)
         .execute(&mut *tx)
         .await
         .map_err(DdlError::Connection)?;

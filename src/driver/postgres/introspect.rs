@@ -1,5 +1,6 @@
 //! PostgreSQL's live schema, from its catalogs (`pg_attribute`, `pg_constraint`,
-//! `pg_index`), in the current schema.
+//! `pg_index`), in the current schema. Statements are sent unnamed (`persistent(false)`):
+//! they run rarely, and may go through a transaction pooler.
 
 use sqlx::postgres::PgPool;
 
@@ -13,6 +14,7 @@ pub(crate) async fn table_exists(pool: &PgPool, name: &str) -> Result<bool, sqlx
         "SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = $1",
     )
     .bind(name)
+    .persistent(false)
     .fetch_one(pool)
     .await?;
     Ok(n > 0)
@@ -36,6 +38,7 @@ pub(crate) async fn tables(pool: &PgPool, skip: &str) -> Result<Vec<LiveTable>, 
         "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() AND tablename <> $1 ORDER BY tablename",
     )
     .bind(skip)
+    .persistent(false)
     .fetch_all(&mut *conn)
     .await?;
     let mut out = Vec::with_capacity(names.len());
@@ -52,6 +55,7 @@ pub(crate) async fn tables(pool: &PgPool, skip: &str) -> Result<Vec<LiveTable>, 
              WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
         )
         .bind(&regclass)
+        .persistent(false)
         .fetch_all(&mut *conn)
         .await?;
         for (column, ty, nullable, default, identity) in columns {
@@ -75,6 +79,7 @@ pub(crate) async fn tables(pool: &PgPool, skip: &str) -> Result<Vec<LiveTable>, 
              FROM pg_constraint c WHERE c.conrelid = $1::regclass AND c.contype IN ('p', 'u', 'f') ORDER BY c.conname",
         )
         .bind(&regclass)
+        .persistent(false)
         .fetch_all(&mut *conn)
         .await?;
         for (cname, kind, columns, ref_table, ref_columns, on_delete, on_update) in constraints {
@@ -114,6 +119,7 @@ pub(crate) async fn tables(pool: &PgPool, skip: &str) -> Result<Vec<LiveTable>, 
              ORDER BY ic.relname",
         )
         .bind(&regclass)
+        .persistent(false)
         .fetch_all(&mut *conn)
         .await?;
         for (iname, unique, columns) in indexes {

@@ -13,6 +13,12 @@ pub(crate) struct SqliteDialect;
 pub(crate) static SQLITE: SqliteDialect = SqliteDialect;
 
 impl crate::driver::Dialect for SqliteDialect {
+    /// Reads the schema: a file whose header or schema pages were overwritten fails here
+    /// (`SELECT 1` alone touches no page).
+    fn health_check(&self) -> &'static str {
+        "SELECT count(*) FROM sqlite_master"
+    }
+
     fn classify(
         &self,
         error: &dyn sqlx::error::DatabaseError,

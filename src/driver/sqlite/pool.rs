@@ -102,3 +102,16 @@ fn is_memory(url: &str) -> bool {
     let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
     rest.starts_with(":memory:") || url.contains("mode=memory")
 }
+
+/// The file behind `pool` when it no longer exists (deleted or moved while the app runs:
+/// open connections keep reading the unlinked file, and new ones would create an empty one).
+pub(crate) fn missing_file(pool: &sqlx::SqlitePool) -> Option<std::path::PathBuf> {
+    let options = pool.connect_options();
+    let path = options.get_filename();
+    let name = path.to_string_lossy();
+    // In-memory databases are named `:memory:` or `file:…` URIs by sqlx.
+    if name.is_empty() || name.starts_with(":memory:") || name.starts_with("file:") {
+        return None;
+    }
+    (!path.exists()).then(|| path.to_path_buf())
+}
