@@ -117,7 +117,8 @@ ignore_startup_parameters = extra_float_digits
 pidfile = $dir/pgbouncer.pid
 logfile = $dir/pgbouncer.log
 INI
-        printf '"postgres" ""\n' >"$dir/userlist.txt"
+        # postgres, and the unprivileged role of the row-level security tests.
+        printf '"postgres" ""\n"ra_tenant_app" ""\n' >"$dir/userlist.txt"
         # PgBouncer refuses to run as root.
         if [ "$(id -u)" = 0 ]; then
             chown -R postgres "$dir"

@@ -1,13 +1,30 @@
 //! The fairing: opens the databases on ignite, applies commit modes on response, closes the
 //! pools on shutdown.
 
+use std::sync::Arc;
+
 use rocket::fairing::{self, Fairing, Info, Kind};
+use rocket::futures::future::BoxFuture;
+use rocket::http::Status;
 use rocket::{Build, Orbit, Request, Response, Rocket};
 
 use crate::bind::{Alchemy, Startup};
 use crate::config::DatabaseConfig;
 use crate::guard::RequestSessions;
 use crate::model::{Model, Table};
+use crate::session::DbSession;
+
+/// A hook run when a request's session on a bind is created (by its first guard), before
+/// anything is sent: it can read the request (headers, other guards) and set the session's
+/// transaction options, e.g. [`DbSession::set_local`] for a tenant id. `Err(status)` fails
+/// the guard with that status.
+pub type SessionHook = dyn for<'r> Fn(&'r Request<'_>, &'r DbSession) -> BoxFuture<'r, Result<(), Status>>
+    + Send
+    + Sync;
+
+/// The hook, as managed state.
+#[derive(Clone)]
+pub(crate) struct SessionHookState(pub(crate) Arc<SessionHook>);
 
 /// The rocket_alchemy fairing. Attach one per rocket, with the models it manages:
 ///
@@ -35,16 +52,29 @@ use crate::model::{Model, Table};
 ///   is no two-phase commit across databases: binds committed before the failure stay
 ///   committed.
 /// * **shutdown** — closes every pool.
-#[derive(Debug, Default, Clone)]
+#[derive(Default, Clone)]
 pub struct AlchemyFairing {
     tables: Vec<&'static Table>,
+    on_session: Option<Arc<SessionHook>>,
+}
+
+impl std::fmt::Debug for AlchemyFairing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlchemyFairing")
+            .field(
+                "tables",
+                &self.tables.iter().map(|t| t.name).collect::<Vec<_>>(),
+            )
+            .field("on_session", &self.on_session.is_some())
+            .finish()
+    }
 }
 
 impl Alchemy {
     /// The fairing that opens the databases on ignite, manages this handle and applies
     /// commit modes. Register the models whose tables `create_all` creates on it.
     pub fn fairing() -> AlchemyFairing {
-        AlchemyFairing { tables: Vec::new() }
+        AlchemyFairing::default()
     }
 }
 
@@ -65,6 +95,38 @@ impl AlchemyFairing {
     /// The registered tables.
     pub fn tables(&self) -> &[&'static Table] {
         &self.tables
+    }
+
+    /// Runs `hook` when a request's session on a bind is created, before its transaction
+    /// begins: the place for transaction-scoped settings that depend on the request, such as
+    /// the tenant id that PostgreSQL row-level security policies read. They are sent with
+    /// the `BEGIN` as `SET LOCAL` (safe behind a transaction pooler, unlike a session `SET`),
+    /// and the session then begins a transaction for reads too.
+    ///
+    /// ```
+    /// use rocket::http::Status;
+    /// use rocket_alchemy::Alchemy;
+    ///
+    /// let fairing = Alchemy::fairing().on_session(|request, session| {
+    ///     Box::pin(async move {
+    ///         let tenant = request.headers().get_one("X-Tenant").ok_or(Status::Unauthorized)?;
+    ///         let tenant: i64 = tenant.parse().map_err(|_| Status::BadRequest)?;
+    ///         session
+    ///             .set_local("app.tenant_id", tenant.to_string())
+    ///             .map_err(|_| Status::InternalServerError)
+    ///     })
+    /// });
+    /// # let _ = fairing;
+    /// ```
+    pub fn on_session<F>(mut self, hook: F) -> Self
+    where
+        F: for<'r> Fn(&'r Request<'_>, &'r DbSession) -> BoxFuture<'r, Result<(), Status>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.on_session = Some(Arc::new(hook));
+        self
     }
 }
 
@@ -102,7 +164,12 @@ impl Fairing for AlchemyFairing {
             None => Startup::Launch,
         };
         match crate::launch::launch(configs, &self.tables, startup, rocket.figment()).await {
-            Ok(alchemy) => Ok(rocket.manage(alchemy)),
+            Ok(alchemy) => Ok(match &self.on_session {
+                Some(hook) => rocket
+                    .manage(alchemy)
+                    .manage(SessionHookState(hook.clone())),
+                None => rocket.manage(alchemy),
+            }),
             Err(e) => {
                 tracing::error!(target: "rocket_alchemy", "{e}");
                 Err(rocket)

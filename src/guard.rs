@@ -10,6 +10,7 @@ use rocket::{Ignite, Request, Rocket, Sentinel};
 
 use crate::bind::Alchemy;
 use crate::bind::{Bind, DefaultBind};
+use crate::fairing::SessionHookState;
 use crate::session::Access;
 use crate::session::{DbSession, SessionError};
 
@@ -139,12 +140,29 @@ impl<'r, B: Bind> FromRequest<'r> for Session<'r, B> {
             Err(e) => return fail(e.into()),
         };
         let sessions = RequestSessions::of(request, alchemy.len());
-        match sessions.slots.get(bind.index()) {
-            Some(slot) => Outcome::Success(Session {
-                session: slot.get_or_init(|| {
-                    let access = Access::from_u8(sessions.access.load(Ordering::Relaxed));
-                    DbSession::new(bind.clone(), access)
-                }),
+        let Some(slot) = sessions.slots.get(bind.index()) else {
+            return fail(SessionError::NotAttached);
+        };
+        if slot.get().is_none() {
+            let access = Access::from_u8(sessions.access.load(Ordering::Relaxed));
+            let session = DbSession::new(bind.clone(), access);
+            if let Some(SessionHookState(hook)) = request.rocket().state::<SessionHookState>() {
+                if let Err(status) = hook(request, &session).await {
+                    return Outcome::Error((
+                        status,
+                        SessionError::Refused {
+                            bind: bind.key().to_string(),
+                            status: status.code,
+                        },
+                    ));
+                }
+            }
+            // Guards of one request run one after another: the slot is still empty.
+            let _ = slot.set(session);
+        }
+        match slot.get() {
+            Some(session) => Outcome::Success(Session {
+                session,
                 _bind: PhantomData,
             }),
             None => fail(SessionError::NotAttached),

@@ -94,13 +94,13 @@ pub use crate::bind::{
     Alchemy, Bind, BindHandle, DefaultBind, LaunchError, UnknownBind, DEFAULT_KEY,
 };
 pub use crate::config::{
-    Backend, CommitMode, ConfigError, DatabaseConfig, JournalMode, Pooler, RedactedUrl,
-    SqliteSettings, Synchronous,
+    Backend, CommitMode, ConfigError, DatabaseConfig, IsolationLevel, JournalMode, Pooler,
+    RedactedUrl, SqliteSettings, Synchronous, TransactionOptions,
 };
 pub use crate::ddl::{create_table_sql, drop_table_sql, SchemaError};
 pub use crate::driver::{BindPool, SessionBackend};
 pub use crate::error::{DbErrorKind, Error, ErrorBody, ErrorKind, Result};
-pub use crate::fairing::AlchemyFairing;
+pub use crate::fairing::{AlchemyFairing, SessionHook};
 pub use crate::guard::{AsReader, AsWriter, Session};
 pub use crate::model::{FromAnyRow, Model, ModelExt};
 pub use crate::pagination::{Jsonify, OffsetPagination, Schema};
@@ -108,7 +108,7 @@ pub use crate::params::{ListParams, ListSpec};
 pub use crate::repository::{Changes, Repository, RepositoryError};
 pub use crate::service::{Service, ToChanges, ToModel};
 pub use crate::session::{
-    Access, AnyConnection, DbSession, Savepoint, SessionConnection, SessionError,
+    Access, AnyConnection, DbSession, Retry, Savepoint, SessionConnection, SessionError,
 };
 
 /// Renamed [`BindPool`] (it shadowed `sqlx::Pool`).

@@ -50,11 +50,8 @@ fn example(name: &str) -> PathBuf {
 
 impl Cli {
     fn new(exe: PathBuf, db: &TestDb, test: &str) -> Cli {
-        let dir = std::env::temp_dir().join(format!(
-            "ra_cli_{test}_{}_{}",
-            db.backend,
-            std::process::id()
-        ));
+        let _ = test;
+        let dir = std::env::temp_dir().join(format!("ra_cli_{}", db.name()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         Cli {
@@ -62,7 +59,7 @@ impl Cli {
             dir,
             // `create_all = true` must not hide anything from autogenerate (Advanced
             // Alchemy's bug): the commands never run it.
-            databases: format!("{{default={{url=\"{}\",create_all=true}}}}", db.url),
+            databases: format!("{{default={}}}", db.inline_bind("create_all=true")),
         }
     }
 
@@ -137,17 +134,21 @@ async fn text_column(db: &TestDb, sql: &str) -> Vec<String> {
     match db.backend {
         #[cfg(feature = "sqlite")]
         Backend::Sqlite => {
-            let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            let mut c = sqlx::SqliteConnection::connect(db.probe_url())
+                .await
+                .unwrap();
             sqlx::query_scalar(sql).fetch_all(&mut c).await.unwrap()
         }
         #[cfg(feature = "postgres")]
         Backend::Postgres => {
-            let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            let mut c = sqlx::PgConnection::connect(db.probe_url()).await.unwrap();
             sqlx::query_scalar(sql).fetch_all(&mut c).await.unwrap()
         }
         #[cfg(feature = "mysql")]
         Backend::MySql => {
-            let mut c = sqlx::MySqlConnection::connect(&db.url).await.unwrap();
+            let mut c = sqlx::MySqlConnection::connect(db.probe_url())
+                .await
+                .unwrap();
             sqlx::query_scalar(sql).fetch_all(&mut c).await.unwrap()
         }
         #[allow(unreachable_patterns)]
@@ -443,7 +444,7 @@ async fn sqlx_interop(db: TestDb) {
     let other = Cli {
         exe: cli.exe.clone(),
         dir: cli.dir.clone(),
-        databases: format!("{{default={{url=\"{}\"}}}}", fresh.url),
+        databases: format!("{{default={}}}", fresh.inline_bind("")),
     };
     let run = other.ok(&["history"]);
     assert_eq!(run.stdout.matches("applied").count(), 2, "{run:?}");
@@ -471,7 +472,7 @@ async fn sqlx_run(db: &TestDb, dir: &Path) {
         #[cfg(feature = "sqlite")]
         Backend::Sqlite => {
             use std::str::FromStr;
-            let options = sqlx::sqlite::SqliteConnectOptions::from_str(&db.url)
+            let options = sqlx::sqlite::SqliteConnectOptions::from_str(db.probe_url())
                 .unwrap()
                 .create_if_missing(true);
             migrator
@@ -481,12 +482,12 @@ async fn sqlx_run(db: &TestDb, dir: &Path) {
         }
         #[cfg(feature = "postgres")]
         Backend::Postgres => migrator
-            .run(&sqlx::PgPool::connect(&db.url).await.unwrap())
+            .run(&sqlx::PgPool::connect(db.probe_url()).await.unwrap())
             .await
             .unwrap(),
         #[cfg(feature = "mysql")]
         Backend::MySql => migrator
-            .run(&sqlx::MySqlPool::connect(&db.url).await.unwrap())
+            .run(&sqlx::MySqlPool::connect(db.probe_url()).await.unwrap())
             .await
             .unwrap(),
         #[allow(unreachable_patterns)]

@@ -131,7 +131,9 @@ async fn probe_text(db: &TestDb, sql: &str) -> String {
     match db.backend {
         #[cfg(feature = "sqlite")]
         Backend::Sqlite => {
-            let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            let mut c = sqlx::SqliteConnection::connect(db.probe_url())
+                .await
+                .unwrap();
             sqlx::query_scalar::<_, Option<String>>(sql)
                 .fetch_one(&mut c)
                 .await
@@ -140,7 +142,7 @@ async fn probe_text(db: &TestDb, sql: &str) -> String {
         }
         #[cfg(feature = "postgres")]
         Backend::Postgres => {
-            let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            let mut c = sqlx::PgConnection::connect(db.probe_url()).await.unwrap();
             sqlx::query_scalar::<_, Option<String>>(sql)
                 .fetch_one(&mut c)
                 .await
@@ -149,7 +151,9 @@ async fn probe_text(db: &TestDb, sql: &str) -> String {
         }
         #[cfg(feature = "mysql")]
         Backend::MySql => {
-            let mut c = sqlx::MySqlConnection::connect(&db.url).await.unwrap();
+            let mut c = sqlx::MySqlConnection::connect(db.probe_url())
+                .await
+                .unwrap();
             sqlx::query_scalar::<_, Option<String>>(sql)
                 .fetch_one(&mut c)
                 .await

@@ -6,7 +6,10 @@ use std::time::Duration;
 use rocket::figment::{self, value::Value, Figment};
 use serde::Deserialize;
 
-use super::{Backend, CommitMode, JournalMode, Pooler, RedactedUrl, SqliteSettings, Synchronous};
+use super::{
+    Backend, CommitMode, IsolationLevel, JournalMode, Pooler, RedactedUrl, SqliteSettings,
+    Synchronous, TransactionOptions,
+};
 
 /// The validated configuration of one bind (`databases.<bind_key>`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +53,10 @@ pub struct DatabaseConfig {
     /// session lock). Needed for `migrate = true` and the `database` commands when
     /// `pooler = "transaction"`. _Default:_ none.
     pub direct_url: Option<RedactedUrl>,
+    /// How the bind's transactions begin (`isolation_level`, `read_only`,
+    /// `statement_timeout`, `lock_timeout`; see [`TransactionOptions`]). _Default:_ the
+    /// server's.
+    pub transaction: TransactionOptions,
     /// Where `url` came from (a file, the environment), for errors found when opening.
     pub(crate) url_origin: Option<String>,
 }
@@ -81,6 +88,10 @@ struct RawConfig {
     read_snapshot: Option<bool>,
     pooler: Option<Pooler>,
     direct_url: Option<String>,
+    isolation_level: Option<IsolationLevel>,
+    read_only: Option<bool>,
+    statement_timeout: Option<f64>,
+    lock_timeout: Option<f64>,
 }
 
 /// A configuration problem. Its message names the full key and, when known, where the bad
@@ -387,6 +398,40 @@ impl DatabaseConfig {
             (Pooler::None, None)
         };
 
+        let fraction = |field: &str, value: Option<f64>| -> Result<Option<Duration>, ConfigError> {
+            match value {
+                Some(s) if s.is_finite() && s > 0.0 && s < 1e9 => {
+                    Ok(Some(Duration::from_secs_f64(s)))
+                }
+                Some(_) => Err(ConfigError::new(
+                    k(field),
+                    "must be a positive number of seconds (fractions allowed)",
+                )),
+                None => Ok(None),
+            }
+        };
+        let mut transaction = TransactionOptions::default();
+        transaction.isolation_level = raw.isolation_level;
+        transaction.read_only = raw.read_only.unwrap_or(false);
+        transaction.statement_timeout = fraction("statement_timeout", raw.statement_timeout)?;
+        transaction.lock_timeout = fraction("lock_timeout", raw.lock_timeout)?;
+        let unsupported: &[(&str, bool)] = match backend {
+            Backend::Sqlite => &[
+                ("isolation_level", raw.isolation_level.is_some()),
+                ("read_only", raw.read_only.is_some()),
+                ("statement_timeout", raw.statement_timeout.is_some()),
+                ("lock_timeout", raw.lock_timeout.is_some()),
+            ],
+            Backend::MySql => &[("statement_timeout", raw.statement_timeout.is_some())],
+            Backend::Postgres => &[],
+        };
+        if let Some((field, _)) = unsupported.iter().find(|(_, set)| *set) {
+            return Err(ConfigError::new(
+                k(field),
+                format!("is not available on {backend} (see rocket_alchemy::TransactionOptions)"),
+            ));
+        }
+
         let migrations = raw
             .migrations
             .unwrap_or_else(|| default_migrations_dir(key));
@@ -410,6 +455,7 @@ impl DatabaseConfig {
             sqlite,
             pooler,
             direct_url,
+            transaction,
             url_origin: None,
         })
     }

@@ -31,6 +31,7 @@ mod database;
 mod pooler;
 mod redact;
 mod sqlite;
+mod transaction;
 
 pub use backend::Backend;
 pub use bind_key::{Bind, DefaultBind, DEFAULT_KEY};
@@ -40,3 +41,4 @@ pub use pooler::Pooler;
 pub(crate) use redact::scrub;
 pub use redact::RedactedUrl;
 pub use sqlite::{JournalMode, SqliteSettings, Synchronous};
+pub use transaction::{IsolationLevel, TransactionOptions};

@@ -91,6 +91,13 @@ pub(crate) trait Dialect: Send + Sync + 'static {
     /// backend's collation must not decide).
     fn text_match(&self, column: Expr, pattern: TextPattern<'_>, ignore_case: bool) -> Expr;
 
+    /// The statement that begins a transaction with `options`, in one round trip; `None`
+    /// for a plain `BEGIN` (the default options, or an engine with nothing to set).
+    fn begin_statement(&self, options: &crate::config::TransactionOptions) -> Option<String> {
+        let _ = options;
+        None
+    }
+
     /// A cheap read that fails when the database does not answer or cannot be read
     /// (`health()`).
     fn health_check(&self) -> &'static str {

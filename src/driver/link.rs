@@ -42,11 +42,14 @@ impl<DB: Database> Held<DB> {
         matches!(self, Held::Tx(_))
     }
 
-    /// Begins a transaction on a connection that has none.
-    async fn begin(self) -> Result<Self, sqlx::Error> {
+    /// Begins a transaction on a connection that has none, with `statement` or a plain
+    /// `BEGIN`.
+    async fn begin(self, statement: Option<&str>) -> Result<Self, sqlx::Error> {
         match self {
             // On failure the connection goes back to the pool (or is closed if broken).
-            Held::Conn(conn) => sqlx::Transaction::begin(conn, None).await.map(Held::Tx),
+            Held::Conn(conn) => sqlx::Transaction::begin(conn, statement.map(begin_sql))
+                .await
+                .map(Held::Tx),
             tx => Ok(tx),
         }
     }
@@ -151,14 +154,19 @@ impl Link {
     /// * SQLite: a writer waits its turn in the write queue and takes the write connection,
     ///   its `BEGIN IMMEDIATE` to go with its first statement; a reader takes a pooled
     ///   connection, its deferred `BEGIN` to go with its first statement (`snapshot`) or none.
-    /// * PostgreSQL: `BEGIN` for a writer or a transaction; a reader runs without one.
+    /// * PostgreSQL: `BEGIN` for a writer or a transaction; a reader runs without one
+    ///   (except behind a transaction pooler).
     /// * MySQL: `BEGIN` (one `REPEATABLE READ` snapshot for readers too).
+    ///
+    /// `begin`: the dialect's statement for the session's transaction options, sent instead
+    /// of a plain `BEGIN` (server backends).
     pub(crate) async fn open(
         pool: &BindPool,
         writer: &Writer,
         intent: Intent,
+        begin: Option<&str>,
     ) -> Result<(Link, Opened), LinkError> {
-        let _ = (writer, intent);
+        let _ = (writer, intent, begin);
         match pool {
             #[cfg(feature = "sqlite")]
             BindPool::Sqlite(pool) => {
@@ -170,8 +178,10 @@ impl Link {
             #[cfg(feature = "postgres")]
             BindPool::Postgres(pool) => {
                 let named = writer.named_statements();
-                match intent.write || intent.transaction {
-                    true => begin(pool)
+                // Behind a transaction pooler a statement outside a transaction may be parsed
+                // on one server connection and bound on another: readers begin too.
+                match intent.write || intent.transaction || !named {
+                    true => begin_on(pool, begin)
                         .await
                         .map(|tx| (Link::Postgres(Held::Tx(tx), named), began())),
                     false => pool
@@ -182,7 +192,7 @@ impl Link {
                 }
             }
             #[cfg(feature = "mysql")]
-            BindPool::MySql(pool) => begin(pool)
+            BindPool::MySql(pool) => begin_on(pool, begin)
                 .await
                 .map(|tx| (Link::MySql(Held::Tx(tx)), began())),
         }
@@ -196,8 +206,9 @@ impl Link {
         self,
         writer: &Writer,
         intent: Intent,
+        begin: Option<&str>,
     ) -> Result<(Link, bool), (Option<Link>, LinkError)> {
-        let _ = (writer, intent);
+        let _ = (writer, intent, begin);
         match self {
             #[cfg(feature = "sqlite")]
             Link::Sqlite(mut link) => {
@@ -208,8 +219,10 @@ impl Link {
                 }
             }
             #[cfg(feature = "postgres")]
-            Link::Postgres(held, named) if !held.in_tx() && (intent.write || intent.transaction) => {
-                held.begin()
+            Link::Postgres(held, named)
+                if !held.in_tx() && (intent.write || intent.transaction) =>
+            {
+                held.begin(begin)
                     .await
                     .map(|held| (Link::Postgres(held, named), true))
                     .map_err(|e| (None, LinkError::Database(e)))
@@ -363,13 +376,28 @@ impl Link {
 }
 
 #[cfg(any(feature = "postgres", feature = "mysql"))]
-async fn begin<DB: Database>(pool: &sqlx::Pool<DB>) -> Result<Transaction<'static, DB>, LinkError> {
+fn begin_sql(statement: &str) -> SqlStr {
+    sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(statement.to_string()))
+}
+
+/// Begins a transaction on a connection of `pool`, with `statement` or a plain `BEGIN`.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+async fn begin_on<DB: Database>(
+    pool: &sqlx::Pool<DB>,
+    statement: Option<&str>,
+) -> Result<Transaction<'static, DB>, LinkError> {
+    let once = || async {
+        match statement {
+            Some(statement) => pool.begin_with(begin_sql(statement)).await,
+            None => pool.begin().await,
+        }
+    };
     // A pooled connection that died while idle (no ping before acquire) fails its `BEGIN`;
     // the pool drops it; retry once on a fresh one.
-    match pool.begin().await {
+    match once().await {
         Err(e) if stale_connection(&e) => {
             tracing::debug!(target: "rocket_alchemy", error = %e, "BEGIN on a dead connection; retrying");
-            pool.begin().await.map_err(LinkError::Database)
+            once().await.map_err(LinkError::Database)
         }
         other => other.map_err(LinkError::Database),
     }

@@ -126,21 +126,21 @@ impl BindPool {
         with_pool!(self, p => p.is_closed())
     }
 
-    /// Acquires a connection and runs a cheap read on it that touches the database (on
-    /// SQLite, a read of the schema, so an overwritten file is noticed).
+    /// Runs a cheap read that touches the database: on a server, a query on a pooled
+    /// connection; on SQLite, a read of the schema on a fresh connection (pooled ones keep
+    /// pages cached, so an overwritten header would go unnoticed), after checking that the
+    /// file still exists.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        #[cfg(feature = "sqlite")]
-        if let Some(path) = self.as_sqlite().and_then(super::sqlite::pool::missing_file) {
-            return Err(sqlx::Error::Io(std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                format!("the database file {} is gone", path.display()),
-            )));
+        let sql = sqlx::AssertSqlSafe(self.backend().dialect().health_check());
+        match self {
+            #[cfg(feature = "sqlite")]
+            BindPool::Sqlite(pool) => super::sqlite::pool::health(pool, sql).await,
+            #[allow(unreachable_patterns)]
+            _ => with_pool!(self, p => {
+                let mut conn = p.acquire().await?;
+                sqlx::raw_sql(sql).execute(&mut *conn).await.map(drop)
+            }),
         }
-        let sql = self.backend().dialect().health_check();
-        with_pool!(self, p => {
-            let mut conn = p.acquire().await?;
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut *conn).await.map(drop)
-        })
     }
 
     /// Builds the pool described by `config` (and, for SQLite, its write side). With

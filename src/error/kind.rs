@@ -31,6 +31,10 @@ pub enum DbErrorKind {
     /// The database could not be reached: pool timeout, closed pool, I/O, TLS or a
     /// connection the server terminated.
     Connection,
+    /// The database refused the operation: a privilege or row-level security policy
+    /// (PostgreSQL 42501), a write in a read-only transaction (25006; MySQL 1792), a
+    /// command denied (MySQL 1142).
+    PermissionDenied,
     /// Anything else.
     Other,
 }
@@ -67,6 +71,7 @@ impl DbErrorKind {
             DbErrorKind::NotFound => "The requested resource was not found",
             DbErrorKind::Connection => "The database is unavailable",
             DbErrorKind::Busy => "The database is busy; retry the request",
+            DbErrorKind::PermissionDenied => "The operation is not permitted",
             DbErrorKind::Other => "There was an error during data processing",
         }
     }
@@ -112,6 +117,7 @@ impl ErrorKind {
                 | DbErrorKind::CheckViolation
                 | DbErrorKind::Serialization => Status::Conflict,
                 DbErrorKind::NotFound => Status::NotFound,
+                DbErrorKind::PermissionDenied => Status::Forbidden,
                 DbErrorKind::Connection | DbErrorKind::Busy => Status::ServiceUnavailable,
                 DbErrorKind::Other => Status::InternalServerError,
             },

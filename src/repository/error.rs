@@ -169,7 +169,7 @@ impl RepositoryError {
                 _ => ErrorKind::Database(DbErrorKind::Connection),
             },
             RepositoryError::Session(e) => e.error_kind(),
-            RepositoryError::Other { .. } => ErrorKind::Database(DbErrorKind::Other),
+            RepositoryError::Other { source, .. } => ErrorKind::Database(DbErrorKind::of(source)),
             RepositoryError::MultipleResults { .. } | RepositoryError::WrongBind { .. } => {
                 ErrorKind::Internal
             }
@@ -208,9 +208,8 @@ impl RepositoryError {
                 _ => DbErrorKind::Connection.detail().into(),
             },
             RepositoryError::Session(e) => e.detail().into(),
-            RepositoryError::WrongBind { .. } | RepositoryError::Other { .. } => {
-                "There was an error during data processing".into()
-            }
+            RepositoryError::Other { source, .. } => DbErrorKind::of(source).detail().into(),
+            RepositoryError::WrongBind { .. } => "There was an error during data processing".into(),
         }
     }
 

@@ -11,7 +11,7 @@ use super::access::Access;
 use super::SessionError;
 use crate::bind::prepared::{Prepared, StatementKey};
 use crate::bind::BindHandle;
-use crate::config::{Backend, CommitMode};
+use crate::config::{Backend, CommitMode, TransactionOptions};
 use crate::driver::{self, need_of, stale_connection, Intent, Link, LinkError, Need};
 use crate::error::DbErrorKind;
 use crate::model::FromAnyRow;
@@ -100,6 +100,10 @@ pub struct DbSession {
     /// before the next statement.
     pub(super) dropped: SyncMutex<Vec<(u64, u32)>>,
     pub(super) has_dropped: AtomicBool,
+    /// The dialect's statement beginning this session's transactions (`None`: a plain
+    /// `BEGIN`), from its [`TransactionOptions`].
+    begin: SyncMutex<Option<Arc<str>>>,
+    options: SyncMutex<TransactionOptions>,
 }
 
 impl std::fmt::Debug for DbSession {
@@ -145,6 +149,13 @@ macro_rules! run {
 
 impl DbSession {
     pub(crate) fn new(bind: Arc<BindHandle>, access: Access) -> Self {
+        let options = bind.config().transaction.clone();
+        let begin = bind
+            .config()
+            .backend
+            .dialect()
+            .begin_statement(&options)
+            .map(Arc::from);
         DbSession {
             bind,
             state: Mutex::new(State {
@@ -160,7 +171,73 @@ impl DbSession {
             access: AtomicU8::new(access.to_u8()),
             dropped: SyncMutex::new(Vec::new()),
             has_dropped: AtomicBool::new(false),
+            begin: SyncMutex::new(begin),
+            options: SyncMutex::new(options),
         }
+    }
+
+    /// Sets how this session's next transactions begin (isolation level, read-only,
+    /// timeouts, transaction-scoped settings), replacing the bind's defaults
+    /// ([`DatabaseConfig::transaction`](crate::DatabaseConfig::transaction)). A transaction
+    /// already open is not changed. A session with any option set begins a transaction for
+    /// reads too (PostgreSQL readers otherwise run without one).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rocket_alchemy::{IsolationLevel, Session, SessionError};
+    ///
+    /// #[rocket::post("/transfer")]
+    /// async fn transfer(db: Session<'_>) -> Result<&'static str, SessionError> {
+    ///     let options = db
+    ///         .transaction_options()
+    ///         .isolation(IsolationLevel::Serializable)
+    ///         .statement_timeout(Duration::from_secs(2));
+    ///     db.set_transaction_options(&options)?;
+    ///     // ... statements ...
+    ///     Ok("done")
+    /// }
+    /// ```
+    ///
+    /// Fails with [`SessionError::Unsupported`] for options the backend cannot apply per
+    /// transaction (SQLite: all of them; MySQL: timeouts and settings).
+    pub fn set_transaction_options(
+        &self,
+        options: &TransactionOptions,
+    ) -> Result<(), SessionError> {
+        let backend = self.backend();
+        let unsupported = match backend {
+            Backend::Sqlite => (!options.is_default()).then_some("transaction options"),
+            Backend::MySql if options.statement_timeout.is_some() => Some("statement_timeout"),
+            Backend::MySql if options.lock_timeout.is_some() => {
+                Some("a per-session lock_timeout (set it on the bind)")
+            }
+            Backend::MySql if !options.settings().is_empty() => Some("SET LOCAL settings"),
+            _ => None,
+        };
+        if let Some(what) = unsupported {
+            return Err(SessionError::Unsupported {
+                bind: self.bind.key().to_string(),
+                what: format!("{what} on {backend}"),
+            });
+        }
+        *self.begin.lock().expect("not poisoned") =
+            backend.dialect().begin_statement(options).map(Arc::from);
+        *self.options.lock().expect("not poisoned") = options.clone();
+        Ok(())
+    }
+
+    /// The options this session's next transactions begin with (the bind's, unless
+    /// [`DbSession::set_transaction_options`] replaced them).
+    pub fn transaction_options(&self) -> TransactionOptions {
+        self.options.lock().expect("not poisoned").clone()
+    }
+
+    /// Adds a transaction-scoped setting to the session's next transactions:
+    /// `SET LOCAL name = 'value'`, sent with the `BEGIN` (PostgreSQL). See
+    /// [`TransactionOptions::set_local`].
+    pub fn set_local(&self, name: &str, value: impl Into<String>) -> Result<(), SessionError> {
+        let options = self.transaction_options().set_local(name, value);
+        self.set_transaction_options(&options)
     }
 
     /// The bind key.
@@ -292,7 +369,7 @@ impl DbSession {
     fn intent(&self, need: Need) -> Intent {
         Intent {
             write: need == Need::Write || self.access() == Access::Write,
-            transaction: need == Need::Transaction,
+            transaction: need == Need::Transaction || self.begin_statement().is_some(),
             snapshot: self
                 .bind
                 .config()
@@ -300,6 +377,11 @@ impl DbSession {
                 .as_ref()
                 .is_some_and(|s| s.read_snapshot),
         }
+    }
+
+    /// The statement beginning this session's transactions, if not a plain `BEGIN`.
+    fn begin_statement(&self) -> Option<Arc<str>> {
+        self.begin.lock().expect("not poisoned").clone()
     }
 
     fn log(&self, what: &str) {
@@ -324,10 +406,15 @@ impl DbSession {
                         bind: self.bind.key().to_string(),
                         source,
                     })?;
-                let (link, opened) =
-                    Link::open(self.bind.pool(), self.bind.writer(), self.intent(need))
-                        .await
-                        .map_err(|e| self.link_error(e))?;
+                let begin = self.begin_statement();
+                let (link, opened) = Link::open(
+                    self.bind.pool(),
+                    self.bind.writer(),
+                    self.intent(need),
+                    begin.as_deref(),
+                )
+                .await
+                .map_err(|e| self.link_error(e))?;
                 if opened.began {
                     self.log("BEGIN");
                 }
@@ -347,7 +434,11 @@ impl DbSession {
                     write: need == Need::Write,
                     ..self.intent(need)
                 };
-                match link.upgrade(self.bind.writer(), intent).await {
+                let begin = self.begin_statement();
+                match link
+                    .upgrade(self.bind.writer(), intent, begin.as_deref())
+                    .await
+                {
                     Ok((link, began)) => {
                         if began {
                             self.log("BEGIN");

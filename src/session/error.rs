@@ -32,6 +32,23 @@ pub enum SessionError {
         /// The bind key.
         bind: String,
     },
+    /// The fairing's session hook refused the request (see
+    /// [`AlchemyFairing::on_session`](crate::AlchemyFairing::on_session)).
+    #[error("the session hook of bind `{bind}` refused the request ({status})")]
+    Refused {
+        /// The bind key.
+        bind: String,
+        /// The status the hook chose.
+        status: u16,
+    },
+    /// The backend cannot do what was asked (a transaction option it cannot apply).
+    #[error("bind `{bind}`: {what} is not available")]
+    Unsupported {
+        /// The bind key.
+        bind: String,
+        /// What was asked.
+        what: String,
+    },
     /// A typed connection of the wrong backend was asked for.
     #[error("bind `{bind}` is a {actual} database, not {requested}")]
     WrongBackend {
@@ -133,6 +150,8 @@ impl SessionError {
                 kind: DbErrorKind::Connection,
                 ..
             } => ErrorKind::CommitOutcomeUnknown,
+            // The guard fails with the hook's own status; as a value it is the client's.
+            SessionError::Refused { .. } => ErrorKind::InvalidRequest,
             _ => match self.kind() {
                 Some(kind) => ErrorKind::Database(kind),
                 None => ErrorKind::Internal,

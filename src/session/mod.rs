@@ -5,10 +5,12 @@ pub(crate) mod access;
 mod connection;
 mod db_session;
 mod error;
+mod retry;
 mod savepoint;
 
 pub use access::Access;
 pub use connection::{AnyConnection, SessionConnection};
 pub use db_session::DbSession;
 pub use error::SessionError;
+pub use retry::Retry;
 pub use savepoint::Savepoint;

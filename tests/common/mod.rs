@@ -139,9 +139,9 @@ impl TestDb {
     pub async fn pgbouncer(test: &str) -> Option<TestDb> {
         let bouncer = match std::env::var(PGBOUNCER_ENV) {
             Ok(url) if !url.is_empty() => url,
-            _ if ci() => panic!(
-                "CI=true but {PGBOUNCER_ENV} is not set: the PgBouncer tests cannot run"
-            ),
+            _ if ci() => {
+                panic!("CI=true but {PGBOUNCER_ENV} is not set: the PgBouncer tests cannot run")
+            }
             _ => {
                 eprintln!("SKIPPED {test} through PgBouncer: set {PGBOUNCER_ENV} to run it (CI=true makes this a failure)");
                 return None;
@@ -158,6 +158,31 @@ impl TestDb {
     /// Whether the app reaches this database through a transaction pooler.
     pub fn pooled(&self) -> bool {
         self.direct.is_some()
+    }
+
+    /// The URL of an independent connection to this database: the server's own (not through
+    /// the pooler), for checks and setup outside the app.
+    pub fn probe_url(&self) -> &str {
+        self.direct.as_deref().unwrap_or(&self.url)
+    }
+
+    /// The database's unique name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The TOML inline table of a bind on this database (`{url="…", …}`), with `extra`
+    /// keys (`create_all=true`) appended.
+    pub fn inline_bind(&self, extra: &str) -> String {
+        let mut keys = vec![format!("url=\"{}\"", self.url)];
+        if let Some(direct) = &self.direct {
+            keys.push("pooler=\"transaction\"".into());
+            keys.push(format!("direct_url=\"{direct}\""));
+        }
+        if !extra.is_empty() {
+            keys.push(extra.to_string());
+        }
+        format!("{{{}}}", keys.join(","))
     }
 
     /// Another fresh database on the same backend (for a second bind).

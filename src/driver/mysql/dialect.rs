@@ -16,6 +16,26 @@ pub(crate) static MYSQL: MySqlDialect = MySqlDialect;
 pub(crate) const ER_LOCK_DEADLOCK: u16 = 1213;
 
 impl crate::driver::Dialect for MySqlDialect {
+    /// `SET TRANSACTION ISOLATION LEVEL …` (for the next transaction only), then
+    /// `START TRANSACTION [READ ONLY]`. `lock_timeout` is set per connection (pool.rs).
+    fn begin_statement(&self, options: &crate::config::TransactionOptions) -> Option<String> {
+        if options.isolation_level.is_none() && !options.read_only {
+            return None;
+        }
+        let mut sql = String::new();
+        if let Some(level) = options.isolation_level {
+            sql.push_str(&format!(
+                "SET TRANSACTION ISOLATION LEVEL {}; ",
+                level.sql()
+            ));
+        }
+        sql.push_str("START TRANSACTION");
+        if options.read_only {
+            sql.push_str(" READ ONLY");
+        }
+        Some(sql)
+    }
+
     fn classify(
         &self,
         error: &dyn sqlx::error::DatabaseError,
@@ -27,6 +47,8 @@ impl crate::driver::Dialect for MySqlDialect {
             ER_LOCK_DEADLOCK | 1020 => DbErrorKind::Serialization,
             // ER_LOCK_WAIT_TIMEOUT
             1205 => DbErrorKind::Busy,
+            // ER_TABLEACCESS_DENIED_ERROR, ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION
+            1142 | 1792 => DbErrorKind::PermissionDenied,
             // ER_CONNECTION_KILLED, ER_QUERY_INTERRUPTED, ER_SERVER_SHUTDOWN, CR_* lost/gone
             1927 | 1317 | 1053 | 2006 | 2013 => DbErrorKind::Connection,
             _ => DbErrorKind::Other,

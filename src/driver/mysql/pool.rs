@@ -14,14 +14,32 @@ pub(crate) async fn open(config: &DatabaseConfig) -> Result<(BindPool, Writer), 
         MySqlConnectOptions::from_str(&mysql_url(config.url.expose()))?,
         config,
     );
-    let pool = pool_options::<MySql>(config);
+    let mut pool = pool_options::<MySql>(config);
+    if let Some(timeout) = config.transaction.lock_timeout {
+        // MySQL has no transaction-scoped lock timeout: set it on every connection of the
+        // bind (whole seconds, at least 1).
+        let seconds = timeout.as_secs_f64().ceil().max(1.0) as u64;
+        pool = pool.after_connect(move |conn, _| {
+            Box::pin(async move {
+                use sqlx::Executor;
+                conn.execute(sqlx::AssertSqlSafe(format!(
+                    "SET SESSION innodb_lock_wait_timeout = {seconds}"
+                )))
+                .await
+                .map(drop)
+            })
+        });
+    }
     let pool = match config.lazy {
         true => pool.connect_lazy_with(options),
         false => pool.connect_with(options).await?,
     };
-    Ok((BindPool::MySql(pool), Writer::Server {
-        named_statements: true,
-    }))
+    Ok((
+        BindPool::MySql(pool),
+        Writer::Server {
+            named_statements: true,
+        },
+    ))
 }
 
 /// Checks that `url` parses.

@@ -12,6 +12,40 @@ pub(crate) struct PostgresDialect;
 pub(crate) static POSTGRES: PostgresDialect = PostgresDialect;
 
 impl crate::driver::Dialect for PostgresDialect {
+    /// `BEGIN ISOLATION LEVEL … READ ONLY; SET LOCAL …`: everything transaction-scoped,
+    /// sent in one simple query (safe behind a transaction pooler).
+    fn begin_statement(&self, options: &crate::config::TransactionOptions) -> Option<String> {
+        if options.is_default() {
+            return None;
+        }
+        let mut sql = String::from("BEGIN");
+        if let Some(level) = options.isolation_level {
+            sql.push_str(" ISOLATION LEVEL ");
+            sql.push_str(level.sql());
+        }
+        if options.read_only {
+            sql.push_str(" READ ONLY");
+        }
+        let millis = |d: std::time::Duration| d.as_millis().max(1);
+        if let Some(timeout) = options.statement_timeout {
+            sql.push_str(&format!(
+                "; SET LOCAL statement_timeout = {}",
+                millis(timeout)
+            ));
+        }
+        if let Some(timeout) = options.lock_timeout {
+            sql.push_str(&format!("; SET LOCAL lock_timeout = {}", millis(timeout)));
+        }
+        for (name, value) in options.settings() {
+            // Names are checked (letters, digits, `_`, `.`); the value is a literal.
+            sql.push_str(&format!(
+                "; SET LOCAL {name} = '{}'",
+                value.replace('\0', "").replace('\'', "''")
+            ));
+        }
+        Some(sql)
+    }
+
     fn classify(
         &self,
         error: &dyn sqlx::error::DatabaseError,
@@ -21,11 +55,14 @@ impl crate::driver::Dialect for PostgresDialect {
         Some(match error.code().as_deref() {
             // serialization_failure, deadlock_detected
             Some("40001") | Some("40P01") => DbErrorKind::Serialization,
-            // lock_not_available (lock_timeout, NOWAIT)
-            Some("55P03") => DbErrorKind::Busy,
+            // lock_not_available (lock_timeout, NOWAIT), query_canceled (statement_timeout)
+            Some("55P03") | Some("57014") => DbErrorKind::Busy,
             // admin_shutdown, crash_shutdown, cannot_connect_now, and class 08 (connection)
             Some("57P01") | Some("57P02") | Some("57P03") => DbErrorKind::Connection,
             Some(code) if code.starts_with("08") => DbErrorKind::Connection,
+            // insufficient_privilege (also a row-level security WITH CHECK),
+            // read_only_sql_transaction
+            Some("42501") | Some("25006") => DbErrorKind::PermissionDenied,
             Some(code) if code.starts_with("23") => DbErrorKind::CheckViolation,
             _ => DbErrorKind::Other,
         })

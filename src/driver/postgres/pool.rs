@@ -22,7 +22,10 @@ pub(crate) async fn open(config: &DatabaseConfig) -> Result<(BindPool, Writer), 
         true => pool.connect_lazy_with(options),
         false => pool.connect_with(options).await?,
     };
-    Ok((BindPool::Postgres(pool), Writer::Server { named_statements }))
+    Ok((
+        BindPool::Postgres(pool),
+        Writer::Server { named_statements },
+    ))
 }
 
 /// A small lazy pool on the bind's `direct_url` (the server itself, bypassing the pooler),

@@ -103,15 +103,63 @@ fn is_memory(url: &str) -> bool {
     rest.starts_with(":memory:") || url.contains("mode=memory")
 }
 
+/// Health: the file still exists and starts with SQLite's header (read from the file
+/// itself: in WAL mode a connection may serve page 1 from the log), and a fresh connection
+/// reads its schema (`sql`).
+pub(crate) async fn health(
+    pool: &sqlx::SqlitePool,
+    sql: sqlx::AssertSqlSafe<&'static str>,
+) -> Result<(), sqlx::Error> {
+    use sqlx::Connection;
+    if let Some(path) = missing_file(pool) {
+        return Err(sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("the database file {} is gone", path.display()),
+        )));
+    }
+    let options = pool.connect_options();
+    if !in_memory(options.get_filename()) {
+        check_header(options.get_filename())?;
+    }
+    if in_memory(options.get_filename()) {
+        // In memory: the pool's connections are the database.
+        let mut conn = pool.acquire().await?;
+        return sqlx::raw_sql(sql).execute(&mut *conn).await.map(drop);
+    }
+    let mut conn = sqlx::SqliteConnection::connect_with(&options).await?;
+    let result = sqlx::raw_sql(sql).execute(&mut conn).await.map(drop);
+    let _ = conn.close().await;
+    result
+}
+
 /// The file behind `pool` when it no longer exists (deleted or moved while the app runs:
 /// open connections keep reading the unlinked file, and new ones would create an empty one).
-pub(crate) fn missing_file(pool: &sqlx::SqlitePool) -> Option<std::path::PathBuf> {
+fn missing_file(pool: &sqlx::SqlitePool) -> Option<std::path::PathBuf> {
     let options = pool.connect_options();
     let path = options.get_filename();
+    (!in_memory(path) && !path.exists()).then(|| path.to_path_buf())
+}
+
+/// Whether sqlx's file name for a database is an in-memory one (`:memory:`, or the
+/// `file:…` URI it gives shared in-memory databases).
+fn in_memory(path: &std::path::Path) -> bool {
     let name = path.to_string_lossy();
-    // In-memory databases are named `:memory:` or `file:…` URIs by sqlx.
-    if name.is_empty() || name.starts_with(":memory:") || name.starts_with("file:") {
-        return None;
+    name.is_empty() || name.starts_with(":memory:") || name.starts_with("file:")
+}
+
+/// Reads the first 16 bytes of the database file: `SQLite format 3\0`, or an empty file
+/// (a database SQLite has not written yet).
+fn check_header(path: &std::path::Path) -> Result<(), sqlx::Error> {
+    use std::io::Read;
+    let mut magic = [0u8; 16];
+    let mut file = std::fs::File::open(path)?;
+    let read = file.read(&mut magic)?;
+    if read == 0 || magic == *b"SQLite format 3\0" {
+        Ok(())
+    } else {
+        Err(sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{} does not start with a SQLite header", path.display()),
+        )))
     }
-    (!path.exists()).then(|| path.to_path_buf())
 }
