@@ -80,6 +80,9 @@ stop_started() {
     if [ -n "$started_pgbouncer" ] && [ -f "$started_pgbouncer/pgbouncer.pid" ]; then
         kill "$(cat "$started_pgbouncer/pgbouncer.pid")" 2>/dev/null || true
     fi
+    if [ -n "${started_replica:-}" ]; then
+        pg_ctlcluster --skip-systemctl-redirect "$started_replica" ra_replica stop || true
+    fi
 }
 trap stop_started EXIT
 if [ -z "${TEST_PGBOUNCER_URL:-}" ] && [ -n "${TEST_POSTGRES_URL:-}" ]; then
@@ -136,7 +139,56 @@ INI
     fi
 fi
 
+# A hot-standby streaming replica of the local PostgreSQL on 127.0.0.1:5433 (a second
+# cluster made with pg_basebackup -R), for the read-replica tests; started here and stopped
+# when the tests end.
+REPLICA_PORT="${REPLICA_PORT:-5433}"
+replica_up() { pg_isready -q -h 127.0.0.1 -p "$REPLICA_PORT"; }
+replica_streaming() {
+    [ "$(psql -h 127.0.0.1 -p "$REPLICA_PORT" -U postgres -d postgres -qtAc \
+        "SELECT pg_is_in_recovery() AND EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming')" 2>/dev/null)" = "t" ]
+}
+started_replica=""
+if [ -z "${TEST_REPLICA_URL:-}" ] && [ -n "${TEST_POSTGRES_URL:-}" ] && command -v pg_createcluster >/dev/null 2>&1 &&
+    [ "$(id -u)" = 0 ] && printf '%s' "$TEST_POSTGRES_URL" | grep -q '@127.0.0.1:5432/'; then
+    ver="$(ls /etc/postgresql | sort -V | tail -n1)"
+    hba="/etc/postgresql/$ver/main/pg_hba.conf"
+    if ! grep -q '^host[[:space:]]\+replication' "$hba"; then
+        echo "host replication all 127.0.0.1/32 trust" >>"$hba"
+        pg_ctlcluster --skip-systemctl-redirect "$ver" main reload
+    fi
+    make_replica() {
+        say "creating the replica cluster ($ver ra_replica, port $REPLICA_PORT) with pg_basebackup"
+        pg_dropcluster --stop "$ver" ra_replica >/dev/null 2>&1 || true
+        pg_createcluster "$ver" ra_replica -p "$REPLICA_PORT" >/dev/null
+        local data="/var/lib/postgresql/$ver/ra_replica"
+        rm -rf "${data:?}"/*
+        su postgres -c "pg_basebackup -h 127.0.0.1 -p 5432 -U postgres -D $data -R -X stream -c fast"
+        cp "$hba" "/etc/postgresql/$ver/ra_replica/pg_hba.conf"
+    }
+    pg_lsclusters -h | awk '{print $2}' | grep -qx ra_replica || make_replica
+    if ! replica_up 2>/dev/null; then
+        pg_ctlcluster --skip-systemctl-redirect "$ver" ra_replica start || true
+        started_replica="$ver"
+    fi
+    # A replica that cannot stream any more (WAL it needs was recycled) is made again.
+    if ! wait_for replica_streaming 15; then
+        make_replica
+        pg_ctlcluster --skip-systemctl-redirect "$ver" ra_replica start
+        started_replica="$ver"
+    fi
+    if wait_for replica_streaming 30; then
+        # An interrupted run may have left replay paused.
+        psql -h 127.0.0.1 -p "$REPLICA_PORT" -U postgres -d postgres -qtAc "SELECT pg_wal_replay_resume()" >/dev/null
+        export TEST_REPLICA_URL="postgres://postgres@127.0.0.1:$REPLICA_PORT/rocket_alchemy_test"
+    fi
+fi
+if [ -z "${TEST_REPLICA_URL:-}" ] && [ -n "${TEST_POSTGRES_URL:-}" ]; then
+    fail_or_skip "no streaming replica of the PostgreSQL server (set TEST_REPLICA_URL, or run as root on a Debian postgresql-common machine)"
+fi
+
 say "PostgreSQL: ${TEST_POSTGRES_URL:-(skipped)}"
+say "Replica:    ${TEST_REPLICA_URL:-(skipped)}"
 say "PgBouncer:  ${TEST_PGBOUNCER_URL:-(skipped)}"
 say "MySQL:      ${TEST_MYSQL_URL:-(skipped)}"
 cargo test --workspace "$@"

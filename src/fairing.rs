@@ -189,6 +189,9 @@ impl Fairing for AlchemyFairing {
                 Err(e) => tracing::warn!(target: "rocket_alchemy", "rollback failed: {e}"),
             }
         }
+        if failure.is_none() {
+            remember_commit_positions(request, sessions, response).await;
+        }
         if let Some(error) = failure {
             let error = crate::Error::from(error);
             let body = error.body();
@@ -208,5 +211,47 @@ impl Fairing for AlchemyFairing {
         if let Some(alchemy) = Alchemy::fetch(rocket) {
             alchemy.close().await;
         }
+    }
+}
+
+/// For each bind with read replicas on which the request committed a write, hands the client
+/// the primary's position in a signed cookie, so its later reads go only to replicas that
+/// have replayed it. The cookie outlives `max_replica_lag` (and the monitor's period): by
+/// the time it expires, every replica that may serve reads has replayed the commit.
+async fn remember_commit_positions<'r>(
+    request: &'r Request<'_>,
+    sessions: &RequestSessions,
+    response: &mut Response<'r>,
+) {
+    let Some(alchemy) = Alchemy::fetch(request.rocket()) else {
+        return;
+    };
+    for session in sessions.used() {
+        if !session.committed_write() {
+            continue;
+        }
+        let Ok(bind) = alchemy.bind(session.bind_key()) else {
+            continue;
+        };
+        if !bind.has_replicas() {
+            continue;
+        }
+        let Some(position) = bind.commit_position().await else {
+            // Without the position, this client's reads stay on the primary for a while.
+            tracing::warn!(target: "rocket_alchemy", bind = bind.key(), "could not read the primary's WAL position after a commit");
+            continue;
+        };
+        let max_age = bind.config().max_replica_lag + std::time::Duration::from_secs(2);
+        let cookie = rocket::http::Cookie::build((
+            crate::bind::position::cookie_name(bind.key()),
+            crate::bind::position::encode(alchemy.cursor_key(), bind.key(), position),
+        ))
+        .path("/")
+        .http_only(true)
+        .same_site(rocket::http::SameSite::Lax)
+        .max_age(rocket::time::Duration::seconds(
+            max_age.as_secs_f64().ceil() as i64,
+        ));
+        response.adjoin_header(cookie.build());
     }
 }

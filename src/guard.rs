@@ -2,12 +2,13 @@
 
 use std::marker::PhantomData;
 use std::ops::Deref;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::OnceLock;
 
 use rocket::request::{FromRequest, Outcome};
 use rocket::{Ignite, Request, Rocket, Sentinel};
 
+use crate::bind::position;
 use crate::bind::Alchemy;
 use crate::bind::{Bind, DefaultBind};
 use crate::fairing::SessionHookState;
@@ -20,6 +21,8 @@ pub(crate) struct RequestSessions {
     /// How the request's sessions begin ([`Access`] as a `u8`): by method, or as an
     /// [`AsWriter`] / [`AsReader`] guard says.
     access: AtomicU8,
+    /// The [`OnPrimary`] guard ran: no reads on replicas.
+    primary: AtomicBool,
 }
 
 impl RequestSessions {
@@ -28,6 +31,7 @@ impl RequestSessions {
         RequestSessions {
             slots: Box::new([]),
             access: AtomicU8::new(Access::Read.to_u8()),
+            primary: AtomicBool::new(false),
         }
     }
 
@@ -35,11 +39,20 @@ impl RequestSessions {
         RequestSessions {
             slots: (0..binds).map(|_| OnceLock::new()).collect(),
             access: AtomicU8::new(access.to_u8()),
+            primary: AtomicBool::new(false),
         }
     }
 
     fn of<'r>(request: &'r Request<'_>, binds: usize) -> &'r RequestSessions {
         request.local_cache(|| RequestSessions::new(binds, Access::for_method(request.method())))
+    }
+
+    /// Sends the request's reads to the primary, those of sessions created already included.
+    fn use_primary(&self) {
+        self.primary.store(true, Ordering::Relaxed);
+        for session in self.slots.iter().filter_map(OnceLock::get) {
+            session.use_primary();
+        }
     }
 
     /// Sets the access of the request's sessions, those created already included.
@@ -146,6 +159,15 @@ impl<'r, B: Bind> FromRequest<'r> for Session<'r, B> {
         if slot.get().is_none() {
             let access = Access::from_u8(sessions.access.load(Ordering::Relaxed));
             let session = DbSession::new(bind.clone(), access);
+            if bind.has_replicas() && !sessions.primary.load(Ordering::Relaxed) {
+                // Reads may go to a replica that has replayed this client's last commit.
+                let at_least = request
+                    .cookies()
+                    .get(&position::cookie_name(bind.key()))
+                    .and_then(|c| position::decode(alchemy.cursor_key(), bind.key(), c.value()))
+                    .unwrap_or(0);
+                session.read_from_replicas(at_least);
+            }
             if let Some(SessionHookState(hook)) = request.rocket().state::<SessionHookState>() {
                 if let Err(status) = hook(request, &session).await {
                     return Outcome::Error((
@@ -253,5 +275,33 @@ impl<'r> FromRequest<'r> for AsReader {
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
         set_request_access(request, Access::Read);
         Outcome::Success(AsReader)
+    }
+}
+
+/// Request guard: the request's reads go to the primary even on binds with read replicas —
+/// for a route that must see every client's latest commits (a client's own are seen anyway,
+/// through its commit-position cookie).
+///
+/// ```
+/// use rocket_alchemy::{OnPrimary, Session};
+///
+/// #[rocket::get("/stock/<sku>")]
+/// async fn stock(sku: &str, _primary: OnPrimary, db: Session<'_>) -> &'static str {
+///     # let _ = (sku, db);
+///     "12"
+/// }
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct OnPrimary;
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for OnPrimary {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        if let Some(alchemy) = Alchemy::fetch(request.rocket()) {
+            RequestSessions::of(request, alchemy.len()).use_primary();
+        }
+        Outcome::Success(OnPrimary)
     }
 }

@@ -98,10 +98,10 @@ pub use crate::config::{
     RedactedUrl, SqliteSettings, Synchronous, TransactionOptions,
 };
 pub use crate::ddl::{create_table_sql, drop_table_sql, SchemaError};
-pub use crate::driver::{BindPool, SessionBackend};
+pub use crate::driver::{BindPool, ReplicaStatus, SessionBackend};
 pub use crate::error::{DbErrorKind, Error, ErrorBody, ErrorKind, Result};
 pub use crate::fairing::{AlchemyFairing, SessionHook};
-pub use crate::guard::{AsReader, AsWriter, Session};
+pub use crate::guard::{AsReader, AsWriter, OnPrimary, Session};
 pub use crate::model::{FromAnyRow, Model, ModelExt};
 pub use crate::pagination::{Jsonify, OffsetPagination, Schema};
 pub use crate::params::{ListParams, ListSpec};

@@ -78,6 +78,7 @@ async fn idle(_session: Session<'_>) -> &'static str {
     "idle"
 }
 
+#[cfg_attr(not(all(feature = "postgres", feature = "mysql")), allow(dead_code))]
 fn figment(toml: &str) -> rocket::figment::Figment {
     use rocket::figment::providers::{Format, Serialized, Toml};
     rocket::figment::Figment::from(rocket::Config::default())
@@ -85,6 +86,7 @@ fn figment(toml: &str) -> rocket::figment::Figment {
         .merge(Toml::string(toml))
 }
 
+#[cfg_attr(not(all(feature = "postgres", feature = "mysql")), allow(dead_code))]
 async fn ignite_fails(toml: &str) {
     let rocket = rocket::custom(figment(toml)).attach(Alchemy::fairing());
     let error = rocket.ignite().await.expect_err(toml);

@@ -4,14 +4,14 @@
 
 mod common;
 
-use common::TestDb;
-use rocket_alchemy::{Alchemy, Model};
-
 /// `health()` notices a SQLite file whose header was overwritten, and one that was deleted,
 /// while the app holds pooled connections to it.
 #[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn health_reads_the_sqlite_file() {
+    use common::TestDb;
+    use rocket_alchemy::{Alchemy, Model};
+
     #[derive(Model)]
     struct Tick {
         id: i64,
@@ -444,6 +444,36 @@ mod postgres {
         );
         assert_eq!(list("1").await.len(), 2);
         assert_eq!(list("2").await, ["b1"]);
+    }
+
+    /// Behind a transaction pooler, migrations need the server's own URL.
+    #[tokio::test]
+    async fn migrations_behind_a_pooler_need_direct_url() {
+        let Some(db) = TestDb::pgbouncer("migrate_direct").await else {
+            return;
+        };
+        let figment = rocket::figment::Figment::new().merge((
+            "databases.default",
+            rocket::figment::util::map! {
+                "url" => db.url.clone(),
+                "pooler" => "transaction".to_string(),
+            },
+        ));
+        let alchemy = Alchemy::open(&figment, &[]).await.unwrap();
+        let bind = alchemy.bind("default").unwrap();
+        let error = rocket_alchemy::migrate::Migrator::new(bind).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                rocket_alchemy::migrate::MigrationError::NeedsDirectUrl { .. }
+            ),
+            "{error}"
+        );
+        assert!(
+            error.to_string().contains("databases.default.direct_url"),
+            "{error}"
+        );
+        alchemy.close().await;
     }
 
     #[get("/count")]

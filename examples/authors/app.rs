@@ -292,6 +292,22 @@ async fn health(
         if result.is_err() {
             status = Status::ServiceUnavailable;
         }
+        // Replicas are reported, but one that is down fails nothing: reads go elsewhere.
+        let replicas: Vec<serde_json::Value> = alchemy
+            .replicas(&key)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| {
+                serde_json::json!({
+                    "url": r.url.to_string(),
+                    "serving": r.serving,
+                    "lag_ms": r.lag.map(|lag| lag.as_millis() as u64),
+                })
+            })
+            .collect();
+        if !replicas.is_empty() {
+            body.insert(format!("{key}.replicas"), replicas.into());
+        }
         body.insert(
             key,
             if result.is_ok() { "ok" } else { "unavailable" }.into(),

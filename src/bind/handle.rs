@@ -7,7 +7,7 @@ use rocket::tokio::sync::OnceCell;
 use super::prepared::StatementCache;
 use crate::config::{Backend, DatabaseConfig};
 use crate::ddl::{self, SchemaError};
-use crate::driver::{BindPool, Writer};
+use crate::driver::{BindPool, ReplicaStatus, Replicas, Writer};
 use crate::model::Table;
 
 /// One configured database: its configuration, pool and models.
@@ -21,6 +21,7 @@ pub struct BindHandle {
     tables: Vec<&'static Table>,
     schema: OnceCell<()>,
     statements: StatementCache,
+    replicas: Replicas,
 }
 
 impl std::fmt::Debug for BindHandle {
@@ -62,10 +63,34 @@ impl BindHandle {
         &self.statements
     }
 
-    /// Closes its pool (and SQLite's write connection).
+    /// Closes its pool (and SQLite's write connection, and the replicas' pools).
     pub(crate) async fn close(&self) {
+        self.replicas.close().await;
         self.pool.close().await;
         self.writer.close().await;
+    }
+
+    /// Whether it has read replicas.
+    pub fn has_replicas(&self) -> bool {
+        !self.replicas.is_empty()
+    }
+
+    /// A replica's pool for a read that must see the primary's position `at_least` (0:
+    /// any); `None`: read on the primary.
+    pub(crate) fn replica_pool(&self, at_least: u64) -> Option<BindPool> {
+        self.replicas.choose(at_least)
+    }
+
+    /// The primary's position after a commit (`None` without replicas).
+    pub(crate) async fn commit_position(&self) -> Option<u64> {
+        self.replicas
+            .commit_position(&self.pool, &self.writer)
+            .await
+    }
+
+    /// Where each of its read replicas stands.
+    pub fn replicas(&self) -> Vec<ReplicaStatus> {
+        self.replicas.status()
     }
 
     /// Its engine.
@@ -110,6 +135,8 @@ impl BindHandle {
         tables: Vec<&'static Table>,
     ) -> Result<Arc<BindHandle>, sqlx::Error> {
         let (pool, writer) = BindPool::open(&config).await?;
+        let replicas = Replicas::open(&config)?;
+        replicas.start(&pool, &writer);
         Ok(Arc::new(BindHandle {
             index,
             default,
@@ -119,6 +146,7 @@ impl BindHandle {
             tables,
             schema: OnceCell::new(),
             statements: StatementCache::default(),
+            replicas,
         }))
     }
 }

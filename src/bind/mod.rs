@@ -5,6 +5,7 @@
 mod error;
 mod handle;
 mod open;
+pub(crate) mod position;
 pub(crate) mod prepared;
 mod registry;
 

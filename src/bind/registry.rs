@@ -136,6 +136,12 @@ impl Alchemy {
         out
     }
 
+    /// Where each read replica of bind `key` stands: its lag, whether it serves reads, why
+    /// it is down. Empty for a bind without replicas.
+    pub fn replicas(&self, key: &str) -> Result<Vec<crate::driver::ReplicaStatus>, UnknownBind> {
+        self.bind(key).map(|bind| bind.replicas())
+    }
+
     /// Closes every pool: idle connections at once, connections in use as they come back,
     /// waiting at most each bind's `connect_timeout` for them (a session kept alive elsewhere
     /// would otherwise hold the shutdown forever).

@@ -53,6 +53,12 @@ pub struct DatabaseConfig {
     /// session lock). Needed for `migrate = true` and the `database` commands when
     /// `pooler = "transaction"`. _Default:_ none.
     pub direct_url: Option<RedactedUrl>,
+    /// PostgreSQL: read replicas (hot standbys). Request sessions that only read go to one
+    /// that is up, lags at most `max_replica_lag` and has replayed the client's last commit
+    /// (see the README's "Scaling out"). _Default:_ none.
+    pub replicas: Vec<RedactedUrl>,
+    /// A replica lagging more is skipped until it catches up. _Default:_ 5 seconds.
+    pub max_replica_lag: Duration,
     /// How the bind's transactions begin (`isolation_level`, `read_only`,
     /// `statement_timeout`, `lock_timeout`; see [`TransactionOptions`]). _Default:_ the
     /// server's.
@@ -88,6 +94,9 @@ struct RawConfig {
     read_snapshot: Option<bool>,
     pooler: Option<Pooler>,
     direct_url: Option<String>,
+    #[serde(default)]
+    replicas: Vec<String>,
+    max_replica_lag: Option<f64>,
     isolation_level: Option<IsolationLevel>,
     read_only: Option<bool>,
     statement_timeout: Option<f64>,
@@ -373,6 +382,15 @@ impl DatabaseConfig {
                 }
                 None => None,
             };
+            for (i, replica) in raw.replicas.iter().enumerate() {
+                let replica = RedactedUrl::new(replica.trim());
+                if Backend::from_url(replica.expose()) != Some(Backend::Postgres) {
+                    return Err(ConfigError::new(
+                        format!("{}[{i}]", k("replicas")),
+                        format!("`{replica}` is not a postgres:// URL"),
+                    ));
+                }
+            }
             let pooler = raw.pooler.unwrap_or_default();
             if pooler == Pooler::Transaction && raw.migrate && direct_url.is_none() {
                 return Err(ConfigError::new(
@@ -387,6 +405,8 @@ impl DatabaseConfig {
             for (field, set) in [
                 ("pooler", raw.pooler.is_some()),
                 ("direct_url", raw.direct_url.is_some()),
+                ("replicas", !raw.replicas.is_empty()),
+                ("max_replica_lag", raw.max_replica_lag.is_some()),
             ] {
                 if set {
                     return Err(ConfigError::new(
@@ -410,6 +430,13 @@ impl DatabaseConfig {
                 None => Ok(None),
             }
         };
+        let max_replica_lag =
+            fraction("max_replica_lag", raw.max_replica_lag)?.unwrap_or(Duration::from_secs(5));
+        let replicas = raw
+            .replicas
+            .iter()
+            .map(|url| RedactedUrl::new(url.trim()))
+            .collect();
         let mut transaction = TransactionOptions::default();
         transaction.isolation_level = raw.isolation_level;
         transaction.read_only = raw.read_only.unwrap_or(false);
@@ -455,6 +482,8 @@ impl DatabaseConfig {
             sqlite,
             pooler,
             direct_url,
+            replicas,
+            max_replica_lag,
             transaction,
             url_origin: None,
         })
@@ -541,6 +570,91 @@ mod tests {
             assert!(err.to_string().contains(needle), "{toml}: {err}");
             assert!(!err.to_string().contains("pw@"), "password leaked: {err}");
             assert!(!err.to_string().contains("tiger"), "password leaked: {err}");
+        }
+    }
+
+    #[cfg(all(feature = "postgres", feature = "mysql"))]
+    #[test]
+    fn scale_out_keys() {
+        let pg = "[databases.d]\nurl = \"postgres://u:pw@h/db\"\n";
+        let binds = parse(&format!(
+            "{pg}pooler = \"transaction\"\ndirect_url = \"postgres://u:pw@h:5432/db\"\nmigrate = true\n\
+             replicas = [\"postgres://u:pw@r1/db\"]\nmax_replica_lag = 0.5\n\
+             isolation_level = \"serializable\"\nread_only = true\nstatement_timeout = 1.5\nlock_timeout = 0.25"
+        ))
+        .unwrap();
+        let c = &binds[0];
+        assert_eq!(c.pooler, Pooler::Transaction);
+        assert_eq!(
+            c.direct_url.as_ref().unwrap().to_string(),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(c.replicas[0].to_string(), "postgres://u:***@r1/db");
+        assert_eq!(c.max_replica_lag, Duration::from_millis(500));
+        assert_eq!(
+            c.transaction.isolation_level,
+            Some(IsolationLevel::Serializable)
+        );
+        assert!(c.transaction.read_only);
+        assert_eq!(
+            c.transaction.statement_timeout,
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(c.transaction.lock_timeout, Some(Duration::from_millis(250)));
+
+        for (toml, key, needle) in [
+            (
+                format!("{pg}pooler = \"transaction\"\nmigrate = true"),
+                "databases.d.direct_url",
+                "required for `migrate = true`",
+            ),
+            (
+                format!("{pg}pooler = \"statement\""),
+                "databases.d.pooler",
+                "unknown value",
+            ),
+            (
+                format!("{pg}replicas = [\"mysql://x@h/db\"]"),
+                "databases.d.replicas[0]",
+                "not a postgres:// URL",
+            ),
+            (
+                format!("{pg}statement_timeout = -1"),
+                "databases.d.statement_timeout",
+                "positive",
+            ),
+            (
+                format!("{pg}isolation_level = \"snapshot\""),
+                "databases.d.isolation_level",
+                "unknown value",
+            ),
+            (
+                "[databases.d]\nurl = \"sqlite::memory:\"\npooler = \"transaction\"".into(),
+                "databases.d.pooler",
+                "PostgreSQL setting",
+            ),
+            (
+                "[databases.d]\nurl = \"sqlite::memory:\"\nisolation_level = \"serializable\""
+                    .into(),
+                "databases.d.isolation_level",
+                "not available on sqlite",
+            ),
+            (
+                "[databases.d]\nurl = \"mysql://u:pw@h/db\"\nstatement_timeout = 1".into(),
+                "databases.d.statement_timeout",
+                "not available on mysql",
+            ),
+            (
+                "[databases.d]\nurl = \"mysql://u:pw@h/db\"\nreplicas = [\"postgres://h/db\"]"
+                    .into(),
+                "databases.d.replicas",
+                "PostgreSQL setting",
+            ),
+        ] {
+            let err = parse(&toml).unwrap_err();
+            assert_eq!(err.key, key, "{toml}: {err}");
+            assert!(err.to_string().contains(needle), "{toml}: {err}");
+            assert!(!err.to_string().contains("pw@"), "password leaked: {err}");
         }
     }
 

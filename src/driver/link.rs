@@ -375,7 +375,6 @@ impl Link {
     }
 }
 
-#[cfg(any(feature = "postgres", feature = "mysql"))]
 fn begin_sql(statement: &str) -> SqlStr {
     sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(statement.to_string()))
 }

@@ -11,6 +11,7 @@ mod dialect;
 mod link;
 pub(crate) mod migrate;
 mod pool;
+mod replica;
 mod text;
 
 #[cfg(feature = "mysql")]
@@ -28,5 +29,7 @@ pub use link::SessionBackend;
 pub(crate) use link::{stale_connection, Intent, Link, LinkError};
 pub use pool::BindPool;
 pub(crate) use pool::{check_url, migration_pool, with_pool, Writer};
+pub use replica::ReplicaStatus;
+pub(crate) use replica::Replicas;
 pub use text::escape_like;
 pub(crate) use text::TextPattern;

@@ -206,6 +206,7 @@ impl Writer {
 
     /// Whether statements may be prepared by name and cached on the connection: not behind
     /// a transaction pooler.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn named_statements(&self) -> bool {
         match self {
             Writer::Server { named_statements } => *named_statements,
@@ -224,7 +225,7 @@ impl Writer {
 }
 
 /// Pool options every backend shares.
-pub(super) fn pool_options<DB: sqlx::Database>(config: &DatabaseConfig) -> PoolOptions<DB> {
+pub(crate) fn pool_options<DB: sqlx::Database>(config: &DatabaseConfig) -> PoolOptions<DB> {
     let mut options = PoolOptions::<DB>::new()
         .max_connections(config.max_connections)
         .acquire_timeout(config.connect_timeout)
@@ -246,7 +247,7 @@ pub(super) fn pool_options<DB: sqlx::Database>(config: &DatabaseConfig) -> PoolO
 }
 
 /// Statement logging as `echo` asks.
-pub(super) fn log_options<O: ConnectOptions>(options: O, config: &DatabaseConfig) -> O {
+pub(crate) fn log_options<O: ConnectOptions>(options: O, config: &DatabaseConfig) -> O {
     if config.echo {
         options
             .log_statements(tracing::log::LevelFilter::Info)

@@ -37,6 +37,8 @@ pub(super) struct State {
     /// read is ended by dropping it: its rollback runs in the background and no response
     /// waits for a `COMMIT`.
     wrote: bool,
+    /// The link is on a read replica (only reads ran on it).
+    on_replica: bool,
 }
 
 impl State {
@@ -52,6 +54,7 @@ impl State {
         self.raw = false;
         self.wrote = false;
         self.fresh = false;
+        self.on_replica = false;
         self.link.take()
     }
 }
@@ -104,6 +107,12 @@ pub struct DbSession {
     /// `BEGIN`), from its [`TransactionOptions`].
     begin: SyncMutex<Option<Arc<str>>>,
     options: SyncMutex<TransactionOptions>,
+    /// Reads may go to a replica (request sessions of binds with replicas).
+    replica_reads: AtomicBool,
+    /// The primary position a replica must have replayed to serve this session's reads.
+    at_least: AtomicU64,
+    /// A write was committed.
+    committed_write: AtomicBool,
 }
 
 impl std::fmt::Debug for DbSession {
@@ -166,6 +175,7 @@ impl DbSession {
                 aborted: None,
                 raw: false,
                 wrote: false,
+                on_replica: false,
             }),
             first_use: AtomicU64::new(0),
             access: AtomicU8::new(access.to_u8()),
@@ -173,7 +183,42 @@ impl DbSession {
             has_dropped: AtomicBool::new(false),
             begin: SyncMutex::new(begin),
             options: SyncMutex::new(options),
+            replica_reads: AtomicBool::new(false),
+            at_least: AtomicU64::new(0),
+            committed_write: AtomicBool::new(false),
         }
+    }
+
+    /// Sends this session's reads to the primary even if the bind has replicas: the
+    /// per-route override for reads that must see the latest commits of every client (the
+    /// client's own are seen anyway). Applies from the next connection the session opens.
+    pub fn use_primary(&self) {
+        self.replica_reads.store(false, Ordering::Relaxed);
+    }
+
+    /// Lets this session's reads go to a replica that has replayed the primary's position
+    /// `at_least` (0: any).
+    pub(crate) fn read_from_replicas(&self, at_least: u64) {
+        self.at_least.store(at_least, Ordering::Relaxed);
+        self.replica_reads.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether this session committed a write.
+    pub(crate) fn committed_write(&self) -> bool {
+        self.committed_write.load(Ordering::Relaxed)
+    }
+
+    /// A replica's pool for the session's next read, if it may read on one.
+    fn replica_for_read(&self, need: Need) -> Option<crate::driver::BindPool> {
+        let eligible = need == Need::Read
+            && self.access() == Access::Read
+            && self.replica_reads.load(Ordering::Relaxed);
+        eligible
+            .then(|| {
+                self.bind
+                    .replica_pool(self.at_least.load(Ordering::Relaxed))
+            })
+            .flatten()
     }
 
     /// Sets how this session's next transactions begin (isolation level, read-only,
@@ -396,7 +441,13 @@ impl DbSession {
     /// [`crate::access`]).
     pub(super) async fn active(&self, need: Need) -> Result<MutexGuard<'_, State>, SessionError> {
         let mut state = self.state.try_lock().map_err(|_| self.busy())?;
-        match state.link.take() {
+        let current = match state.link.take() {
+            // A replica served the reads so far; a write, and everything after it, go to the
+            // primary. (Only reads ran there: nothing to keep.)
+            Some(_replica) if state.on_replica && need != Need::Read => None,
+            current => current,
+        };
+        match current {
             None => {
                 state.reset();
                 self.bind
@@ -407,8 +458,9 @@ impl DbSession {
                         source,
                     })?;
                 let begin = self.begin_statement();
+                let replica = self.replica_for_read(need);
                 let (link, opened) = Link::open(
-                    self.bind.pool(),
+                    replica.as_ref().unwrap_or(self.bind.pool()),
                     self.bind.writer(),
                     self.intent(need),
                     begin.as_deref(),
@@ -418,6 +470,7 @@ impl DbSession {
                 if opened.began {
                     self.log("BEGIN");
                 }
+                state.on_replica = replica.is_some();
                 state.link = Some(link);
                 state.fresh = opened.fresh;
                 state.generation += 1;
@@ -653,6 +706,7 @@ impl DbSession {
         match link.commit(raw).await {
             Ok(true) => {
                 self.log("COMMIT");
+                self.committed_write.store(true, Ordering::Relaxed);
                 Ok(())
             }
             Ok(false) => Ok(()),

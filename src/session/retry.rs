@@ -69,7 +69,7 @@ impl Alchemy {
     ///
     /// ```
     /// use rocket_alchemy::{Alchemy, Retry};
-    /// use sea_query::{Expr, Query};
+    /// use sea_query::{Expr, ExprTrait, Query};
     ///
     /// async fn bump(alchemy: &Alchemy) -> Result<u64, rocket_alchemy::Error> {
     ///     alchemy

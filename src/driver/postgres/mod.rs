@@ -5,5 +5,6 @@ mod dialect;
 pub(crate) mod introspect;
 pub(crate) mod migrate;
 pub(crate) mod pool;
+pub(crate) mod replica;
 
 pub(crate) use dialect::POSTGRES;
