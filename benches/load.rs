@@ -32,9 +32,15 @@
 //! The markdown report goes to stdout and `target/bench/load-report.md`; every wrk
 //! summary to `target/bench/load-runs.jsonl`; server output to `target/bench/logs/`.
 //!
+//! Two more pairs measure deployments of the library itself on PostgreSQL: `pgbouncer`
+//! (through PgBouncer in transaction mode with `pooler = "transaction"` ÷ connected
+//! directly) and `replica` (with a hot-standby read replica ÷ on the primary alone); both
+//! sides run the library, on `TEST_PGBOUNCER_URL` / `TEST_REPLICA_URL`'s servers
+//! (127.0.0.1:6432 and :5433 by default; `scripts/bench.sh` starts them).
+//!
 //! Nothing here asserts timings: the run fails only when a server does not start or dies,
-//! seeding fails, or wrk does not run. `BENCH_BACKENDS=sqlite` (or `postgres`) limits the
-//! backends.
+//! seeding fails, or wrk does not run. `BENCH_BACKENDS=sqlite,postgres,pgbouncer,replica`
+//! (any subset) limits the backends.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -67,6 +73,11 @@ const MIXED_CONNECTIONS: u32 = 16;
 enum Backend {
     Sqlite,
     Postgres,
+    /// The library through PgBouncer (transaction mode, `pooler = "transaction"`) against
+    /// the library connected directly.
+    PgBouncer,
+    /// The library with a read replica against the library on the primary alone.
+    Replica,
 }
 
 impl Backend {
@@ -74,6 +85,8 @@ impl Backend {
         match self {
             Backend::Sqlite => "sqlite",
             Backend::Postgres => "postgres",
+            Backend::PgBouncer => "pgbouncer",
+            Backend::Replica => "replica",
         }
     }
 
@@ -81,8 +94,71 @@ impl Backend {
         match self {
             Backend::Sqlite => "SQLite",
             Backend::Postgres => "PostgreSQL",
+            Backend::PgBouncer => "PostgreSQL through PgBouncer: library via PgBouncer ÷ library direct",
+            Backend::Replica => "PostgreSQL with a read replica: library with replica ÷ library on the primary alone",
         }
     }
+
+    /// Whether both sides run the library (a deployment compared with the plain one)
+    /// rather than the library against the hand-written baseline.
+    fn library_pair(self) -> bool {
+        matches!(self, Backend::PgBouncer | Backend::Replica)
+    }
+
+    fn on_postgres(self) -> bool {
+        !matches!(self, Backend::Sqlite)
+    }
+
+    /// What the report calls each side.
+    fn side(self, app: App) -> &'static str {
+        match (self, app) {
+            (Backend::PgBouncer, App::Library) => "via PgBouncer",
+            (Backend::PgBouncer, App::Baseline) => "direct",
+            (Backend::Replica, App::Library) => "with replica",
+            (Backend::Replica, App::Baseline) => "primary only",
+            (_, app) => app.name(),
+        }
+    }
+}
+
+/// The server part (`host:port`) of `url`, if it has one.
+fn authority_of(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?']).next()?;
+    Some(
+        authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host),
+    )
+}
+
+/// `url` reaching `host_port` instead of its own server.
+fn with_server(url: &str, host_port: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let user = authority
+        .rsplit_once('@')
+        .map(|(user, _)| format!("{user}@"));
+    format!("{scheme}://{}{host_port}{tail}", user.unwrap_or_default())
+}
+
+/// PgBouncer's `host:port` (`TEST_PGBOUNCER_URL`, else 127.0.0.1:6432).
+fn pgbouncer_server() -> String {
+    std::env::var("TEST_PGBOUNCER_URL")
+        .ok()
+        .and_then(|u| authority_of(&u).map(str::to_string))
+        .unwrap_or_else(|| "127.0.0.1:6432".into())
+}
+
+/// The replica's `host:port` (`TEST_REPLICA_URL`, else 127.0.0.1:5433).
+fn replica_server() -> String {
+    std::env::var("TEST_REPLICA_URL")
+        .ok()
+        .and_then(|u| authority_of(&u).map(str::to_string))
+        .unwrap_or_else(|| "127.0.0.1:5433".into())
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
@@ -105,6 +181,46 @@ impl App {
         match self {
             App::Library => "authors",
             App::Baseline => "authors_raw",
+        }
+    }
+
+    /// The example this side runs on `backend`.
+    fn example_on(self, backend: Backend) -> &'static str {
+        match backend.library_pair() {
+            true => App::Library.example(),
+            false => self.example(),
+        }
+    }
+
+    /// `ROCKET_DATABASES` for the two database URLs (on the primary, directly), on `backend`.
+    fn databases_on(self, backend: Backend, default: &str, audit: &str) -> String {
+        let library = |default: &str, audit: &str, extra: &dyn Fn(&str) -> String| {
+            format!(
+                "{{default={{url=\"{default}\",commit_mode=\"autocommit\",create_all=true{}}},\
+                 audit={{url=\"{audit}\",commit_mode=\"autocommit\",create_all=true{}}}}}",
+                extra(default),
+                extra(audit)
+            )
+        };
+        match (backend, self) {
+            (Backend::PgBouncer, App::Library) => {
+                let bouncer = pgbouncer_server();
+                library(
+                    &with_server(default, &bouncer),
+                    &with_server(audit, &bouncer),
+                    &|direct| format!(",pooler=\"transaction\",direct_url=\"{direct}\""),
+                )
+            }
+            (Backend::Replica, App::Library) => {
+                let replica = replica_server();
+                library(default, audit, &|url| {
+                    format!(",replicas=[\"{}\"]", with_server(url, &replica))
+                })
+            }
+            (Backend::PgBouncer | Backend::Replica, App::Baseline) => {
+                library(default, audit, &|_| String::new())
+            }
+            (_, app) => app.databases(default, audit),
         }
     }
 
@@ -207,12 +323,19 @@ impl Settings {
             }
         }
         let backends = match std::env::var("BENCH_BACKENDS") {
-            Err(_) => vec![Backend::Sqlite, Backend::Postgres],
+            Err(_) => vec![
+                Backend::Sqlite,
+                Backend::Postgres,
+                Backend::PgBouncer,
+                Backend::Replica,
+            ],
             Ok(list) => list
                 .split(',')
                 .map(|name| match name.trim() {
                     "sqlite" => Ok(Backend::Sqlite),
                     "postgres" => Ok(Backend::Postgres),
+                    "pgbouncer" => Ok(Backend::PgBouncer),
+                    "replica" => Ok(Backend::Replica),
                     other => Err(format!("BENCH_BACKENDS: unknown backend `{other}`")),
                 })
                 .collect::<Result<_, String>>()?,
@@ -415,7 +538,7 @@ impl Server {
         default_url: &str,
         audit_url: &str,
     ) -> Result<Server> {
-        let binary = paths.binary(app);
+        let binary = paths.examples.join(app.example_on(backend));
         if !binary.is_file() {
             bail!(
                 "{} is missing: run `cargo build --release --example authors --example authors_raw` \
@@ -443,7 +566,10 @@ impl Server {
             .env("ROCKET_PORT", port.to_string())
             .env("ROCKET_LOG_LEVEL", "off")
             .env("ROCKET_CLI_COLORS", "false")
-            .env("ROCKET_DATABASES", app.databases(default_url, audit_url))
+            .env(
+                "ROCKET_DATABASES",
+                app.databases_on(backend, default_url, audit_url),
+            )
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out)
@@ -863,7 +989,7 @@ impl Bench {
                     sqlite_files.push(files);
                     (default, audit)
                 }
-                Backend::Postgres => {
+                Backend::Postgres | Backend::PgBouncer | Backend::Replica => {
                     let server = postgres.ok_or("no PostgreSQL server")?;
                     let (guard, default, audit) = server.databases(app)?;
                     pg_databases.push(guard);
@@ -1104,10 +1230,11 @@ fn report(bench: &Bench) -> String {
         let mut details = Vec::new();
         for connections in connection_counts {
             let _ = writeln!(out, "### {connections} connections\n");
+            let (a, b) = (backend.side(App::Library), backend.side(App::Baseline));
             let _ = writeln!(
                 out,
-                "| endpoint | library req/s | baseline req/s | ratio | library p50 / p99 ms | \
-                 baseline p50 / p99 ms | errors lib / base | 503 lib / base | peak RSS MiB lib / base |"
+                "| endpoint | {a} req/s | {b} req/s | ratio | {a} p50 / p99 ms | \
+                 {b} p50 / p99 ms | errors {a} / {b} | 503 {a} / {b} | peak RSS MiB {a} / {b} |"
             );
             let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
             let mut cells: Vec<&Cell> = bench
@@ -1182,8 +1309,8 @@ fn report(bench: &Bench) -> String {
             let _ = writeln!(
                 out,
                 "| {} | {} | {:.0} | {:.2} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {} / {} | {} / {} |",
-                m.backend.title(),
-                m.app.name(),
+                m.backend.name(),
+                m.backend.side(m.app),
                 m.alone.rps,
                 m.alone.p99_ms,
                 m.readers.rps,
@@ -1211,7 +1338,7 @@ fn report(bench: &Bench) -> String {
                 .into_iter()
                 .filter(|(_, d)| !d.is_empty())
                 .map(move |(side, d)| {
-                    format!("- {} {} {side}: {d}", m.backend.title(), m.app.name())
+                    format!("- {} {} {side}: {d}", m.backend.name(), m.backend.side(m.app))
                 })
             })
             .collect();
@@ -1237,7 +1364,7 @@ fn run() -> Result<String> {
             );
         }
     }
-    let postgres = if settings.backends.contains(&Backend::Postgres) {
+    let postgres = if settings.backends.iter().any(|b| b.on_postgres()) {
         Some(Postgres::new()?)
     } else {
         None

@@ -9,8 +9,9 @@
 #
 # PostgreSQL: BENCH_POSTGRES_URL, else TEST_POSTGRES_URL (admin URLs: the bench creates and
 # drops its own ra_bench_* databases), else the local server on 127.0.0.1:5432 (user
-# postgres), started here if installed but stopped. BENCH_BACKENDS=sqlite (or postgres)
-# runs one backend only.
+# postgres), started here if installed but stopped; PgBouncer and a replica for the
+# `pgbouncer` and `replica` pairs (scripts/services.sh). BENCH_BACKENDS=sqlite,postgres,
+# pgbouncer,replica (any subset) limits the backends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,8 +33,12 @@ if ! command -v wrk >/dev/null 2>&1; then
     }
 fi
 
-BACKENDS="${BENCH_BACKENDS:-sqlite,postgres}"
-if [[ ",$BACKENDS," == *",postgres,"* ]] && [ -z "${BENCH_POSTGRES_URL:-}" ] && [ -z "${TEST_POSTGRES_URL:-}" ]; then
+BACKENDS="${BENCH_BACKENDS:-sqlite,postgres,pgbouncer,replica}"
+on_postgres=false
+for b in postgres pgbouncer replica; do
+    if [[ ",$BACKENDS," == *",$b,"* ]]; then on_postgres=true; fi
+done
+if $on_postgres && [ -z "${BENCH_POSTGRES_URL:-}" ] && [ -z "${TEST_POSTGRES_URL:-}" ]; then
     postgres_up() { pg_isready -q -h 127.0.0.1 -p 5432; }
     if ! postgres_up 2>/dev/null && command -v pg_ctlcluster >/dev/null 2>&1; then
         say "starting PostgreSQL"
@@ -51,9 +56,27 @@ if [[ ",$BACKENDS," == *",postgres,"* ]] && [ -z "${BENCH_POSTGRES_URL:-}" ] && 
 fi
 say "PostgreSQL: ${BENCH_POSTGRES_URL:-${TEST_POSTGRES_URL:-(not used)}}"
 
+# PgBouncer and the replica for the `pgbouncer` and `replica` pairs (scripts/services.sh):
+# started here if needed, stopped when the run ends.
+if [[ ",$BACKENDS," == *",pgbouncer,"* || ",$BACKENDS," == *",replica,"* ]]; then
+    CI="${CI:-false}"
+    fail_or_skip() { say "ERROR: $1"; exit 1; }
+    wait_for() { # command, seconds
+        local i
+        for ((i = 0; i < $2 * 4; i++)); do
+            if eval "$1" >/dev/null 2>&1; then return 0; fi
+            sleep 0.25
+        done
+        return 1
+    }
+    export TEST_POSTGRES_URL="${TEST_POSTGRES_URL:-$BENCH_POSTGRES_URL}"
+    . scripts/services.sh
+    say "PgBouncer: ${TEST_PGBOUNCER_URL:-(not used)}; replica: ${TEST_REPLICA_URL:-(not used)}"
+fi
+
 say "building the release examples"
 cargo build --release --example authors --example authors_raw
 
 export BENCH_COMMAND="scripts/bench.sh${SMOKE[*]:+ ${SMOKE[*]}}"
 say "running the load test"
-exec cargo bench --bench load -- "${SMOKE[@]}"
+cargo bench --bench load -- "${SMOKE[@]}"

@@ -117,7 +117,9 @@ pub(crate) struct Opened {
 
 /// Runs `$body` with `$conn` the concrete connection, `$sql` (a variable) the statement and
 /// `$named` whether it may be prepared by name; on SQLite the pending `BEGIN` travels with
-/// the statement.
+/// the statement. The bodies box sqlx's futures: they nest deeply, and every async fn
+/// awaiting a statement (the repository's, the service's, an app's handler) would otherwise
+/// carry that depth in its layout, past the default recursion limit in release builds.
 macro_rules! on_conn {
     ($link:expr, |$conn:ident, $sql:ident, $named:ident| $body:expr) => {
         match $link {
@@ -262,11 +264,13 @@ impl Link {
         values: SqlxValues,
     ) -> Result<u64, sqlx::Error> {
         on_conn!(self, |conn, sql, named| {
-            sqlx::query_with(sql, values)
-                .persistent(named)
-                .execute(conn)
-                .await
-                .map(|done| done.rows_affected())
+            Box::pin(
+                sqlx::query_with(sql, values)
+                    .persistent(named)
+                    .execute(conn),
+            )
+            .await
+            .map(|done| done.rows_affected())
         })
     }
 
@@ -277,10 +281,12 @@ impl Link {
         values: SqlxValues,
     ) -> Result<Vec<T>, sqlx::Error> {
         on_conn!(self, |conn, sql, named| {
-            sqlx::query_as_with::<_, T, _>(sql, values)
-                .persistent(named)
-                .fetch_all(conn)
-                .await
+            Box::pin(
+                sqlx::query_as_with::<_, T, _>(sql, values)
+                    .persistent(named)
+                    .fetch_all(conn),
+            )
+            .await
         })
     }
 
@@ -291,10 +297,12 @@ impl Link {
         values: SqlxValues,
     ) -> Result<Option<T>, sqlx::Error> {
         on_conn!(self, |conn, sql, named| {
-            sqlx::query_as_with::<_, T, _>(sql, values)
-                .persistent(named)
-                .fetch_optional(conn)
-                .await
+            Box::pin(
+                sqlx::query_as_with::<_, T, _>(sql, values)
+                    .persistent(named)
+                    .fetch_optional(conn),
+            )
+            .await
         })
     }
 

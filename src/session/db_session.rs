@@ -450,8 +450,8 @@ impl DbSession {
         match current {
             None => {
                 state.reset();
-                self.bind
-                    .ensure_schema()
+                // Boxed, as the link below: `create_all` nests deeply and runs once.
+                Box::pin(self.bind.ensure_schema())
                     .await
                     .map_err(|source| SessionError::Schema {
                         bind: self.bind.key().to_string(),
@@ -459,12 +459,15 @@ impl DbSession {
                     })?;
                 let begin = self.begin_statement();
                 let replica = self.replica_for_read(need);
-                let (link, opened) = Link::open(
+                // Boxed: opening a link nests sqlx's pool futures deeply, and every async fn
+                // awaiting a session statement would otherwise carry that depth in its
+                // layout (past the default recursion limit in release builds).
+                let (link, opened) = Box::pin(Link::open(
                     replica.as_ref().unwrap_or(self.bind.pool()),
                     self.bind.writer(),
                     self.intent(need),
                     begin.as_deref(),
-                )
+                ))
                 .await
                 .map_err(|e| self.link_error(e))?;
                 if opened.began {
@@ -488,10 +491,7 @@ impl DbSession {
                     ..self.intent(need)
                 };
                 let begin = self.begin_statement();
-                match link
-                    .upgrade(self.bind.writer(), intent, begin.as_deref())
-                    .await
-                {
+                match Box::pin(link.upgrade(self.bind.writer(), intent, begin.as_deref())).await {
                     Ok((link, began)) => {
                         if began {
                             self.log("BEGIN");
@@ -512,7 +512,7 @@ impl DbSession {
             state.wrote = true;
         }
         if self.has_dropped.load(Ordering::Acquire) {
-            self.rollback_dropped_savepoints(&mut state).await?;
+            Box::pin(self.rollback_dropped_savepoints(&mut state)).await?;
         }
         Ok(state)
     }
@@ -699,11 +699,11 @@ impl DbSession {
         }
         let bind = || self.bind.key().to_string();
         if let Some((_, kind)) = aborted {
-            link.rollback().await;
+            Box::pin(link.rollback()).await;
             self.log("ROLLBACK (aborted transaction)");
             return Err(SessionError::Aborted { bind: bind(), kind });
         }
-        match link.commit(raw).await {
+        match Box::pin(link.commit(raw)).await {
             Ok(true) => {
                 self.log("COMMIT");
                 self.committed_write.store(true, Ordering::Relaxed);
@@ -727,7 +727,7 @@ impl DbSession {
             // in the background.
             match (wrote, link.in_tx()) {
                 (true, true) => {
-                    link.rollback().await;
+                    Box::pin(link.rollback()).await;
                     self.log("ROLLBACK");
                 }
                 (false, true) => self.log("ROLLBACK (read only, in the background)"),
