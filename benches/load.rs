@@ -1338,7 +1338,11 @@ fn report(bench: &Bench) -> String {
                 .into_iter()
                 .filter(|(_, d)| !d.is_empty())
                 .map(move |(side, d)| {
-                    format!("- {} {} {side}: {d}", m.backend.name(), m.backend.side(m.app))
+                    format!(
+                        "- {} {} {side}: {d}",
+                        m.backend.name(),
+                        m.backend.side(m.app)
+                    )
                 })
             })
             .collect();

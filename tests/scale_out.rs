@@ -96,7 +96,8 @@ mod postgres {
         serialization_failure_answers_409,
         retrying_reruns_conflicts,
         tenants_are_isolated_by_row_level_security,
-        readers_begin_behind_a_transaction_pooler,
+        readers_run_without_a_transaction,
+        values_round_trip_through_readers,
     );
 
     #[derive(Model, Debug, Clone, serde::Serialize)]
@@ -483,9 +484,9 @@ mod postgres {
         Ok(format!("{n} {m} {}", db.in_transaction()))
     }
 
-    /// Behind a transaction pooler a reader runs in a transaction (its statements may not
-    /// be split across server connections); directly, it runs without one.
-    async fn readers_begin_behind_a_transaction_pooler(db: TestDb) {
+    /// A reader runs without a transaction, directly or behind a transaction pooler (there
+    /// as simple queries with literal values, one round trip each).
+    async fn readers_run_without_a_transaction(db: TestDb) {
         let rocket = db
             .rocket("[databases.default]\ncreate_all = true")
             .attach(Alchemy::fairing().model::<Job>())
@@ -494,8 +495,87 @@ mod postgres {
         for _ in 0..20 {
             let r = client.get("/count").dispatch().await;
             assert_eq!(r.status(), Status::Ok);
-            let body = r.into_string().await.unwrap();
-            assert_eq!(body, format!("0 0 {}", db.pooled()));
+            assert_eq!(r.into_string().await.unwrap(), "0 0 false");
         }
+    }
+
+    #[derive(Model, Debug, Clone, PartialEq)]
+    struct Tricky {
+        id: i64,
+        text: String,
+        note: Option<String>,
+        bytes: Vec<u8>,
+        key: uuid::Uuid,
+        at: chrono::DateTime<chrono::Utc>,
+        day: chrono::NaiveDate,
+        flag: bool,
+        ratio: f64,
+        small: i16,
+        doc: serde_json::Value,
+    }
+
+    /// Values written with bound parameters read back identically, and match as filters,
+    /// through the reader path (literal values behind a pooler): quotes, backslashes,
+    /// control characters, `$1`-lookalikes, unicode, bytes, keys, times, JSON.
+    async fn values_round_trip_through_readers(db: TestDb) {
+        use rocket_alchemy::filters::Filter;
+        let figment = db.figment("[databases.default]\ncreate_all = true");
+        let alchemy = Alchemy::open(&figment, &[Tricky::TABLE]).await.unwrap();
+        let texts = [
+            "plain",
+            "it's",
+            "back\\slash \\' \\\\",
+            "line\nbreak\ttab\r\u{8}\u{c}\u{1}",
+            "$1 $2 ? :name",
+            "'; DROP TABLE tricky; --",
+            "E'\\x00'",
+            "ünïcødé ✓ 𝄞",
+            "",
+        ];
+        let mut written = Vec::new();
+        for (i, text) in texts.iter().enumerate() {
+            let writer = alchemy.session("default").unwrap();
+            let row = Tricky {
+                id: 0,
+                text: text.to_string(),
+                note: (i % 2 == 0).then(|| format!("{text}?")),
+                bytes: vec![0, 1, b'\\', b'\'', 0xff, i as u8],
+                key: uuid::Uuid::new_v4(),
+                at: chrono::DateTime::from_timestamp(1_700_000_000 + i as i64, 123_456_000)
+                    .unwrap(),
+                day: chrono::NaiveDate::from_ymd_opt(2024, 2, 29).unwrap(),
+                flag: i % 3 == 0,
+                ratio: 0.1 * i as f64 - 1.5,
+                small: -(i as i16),
+                doc: serde_json::json!({"text": text, "n": [i, null, true]}),
+            };
+            let row = Repository::<Tricky>::on(&writer)
+                .unwrap()
+                .create(row)
+                .await
+                .unwrap();
+            writer.commit().await.unwrap();
+            written.push(row);
+        }
+        let reader = alchemy.session("default").unwrap();
+        let repo = Repository::<Tricky>::on(&reader).unwrap();
+        for row in &written {
+            assert_eq!(&repo.get(row.id).await.unwrap(), row, "by key");
+            let by_text = repo
+                .get_one(&[Filter::eq(Tricky::TEXT, row.text.clone())])
+                .await;
+            assert_eq!(&by_text.unwrap(), row, "by text {:?}", row.text);
+            let by_key = repo.get_one(&[Filter::eq(Tricky::KEY, row.key)]).await;
+            assert_eq!(&by_key.unwrap(), row, "by uuid");
+            let by_time = repo.get_one(&[Filter::eq(Tricky::AT, row.at)]).await;
+            assert_eq!(&by_time.unwrap(), row, "by timestamp");
+        }
+        assert!(!reader.in_transaction(), "reads ran without a transaction");
+        assert_eq!(
+            db.probe().count("tricky").await,
+            texts.len() as i64,
+            "nothing dropped"
+        );
+        alchemy.close().await;
     }
 }

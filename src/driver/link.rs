@@ -156,8 +156,7 @@ impl Link {
     /// * SQLite: a writer waits its turn in the write queue and takes the write connection,
     ///   its `BEGIN IMMEDIATE` to go with its first statement; a reader takes a pooled
     ///   connection, its deferred `BEGIN` to go with its first statement (`snapshot`) or none.
-    /// * PostgreSQL: `BEGIN` for a writer or a transaction; a reader runs without one
-    ///   (except behind a transaction pooler).
+    /// * PostgreSQL: `BEGIN` for a writer or a transaction; a reader runs without one.
     /// * MySQL: `BEGIN` (one `REPEATABLE READ` snapshot for readers too).
     ///
     /// `begin`: the dialect's statement for the session's transaction options, sent instead
@@ -180,9 +179,7 @@ impl Link {
             #[cfg(feature = "postgres")]
             BindPool::Postgres(pool) => {
                 let named = writer.named_statements();
-                // Behind a transaction pooler a statement outside a transaction may be parsed
-                // on one server connection and bound on another: readers begin too.
-                match intent.write || intent.transaction || !named {
+                match intent.write || intent.transaction {
                     true => begin_on(pool, begin)
                         .await
                         .map(|tx| (Link::Postgres(Held::Tx(tx), named), began())),
@@ -257,12 +254,30 @@ impl Link {
         }
     }
 
+    /// A PostgreSQL reader outside a transaction behind a transaction pooler: its statements
+    /// go as one simple query each, values rendered as literals (see
+    /// [`super::postgres::inline`]). With the extended protocol a statement's parse and its
+    /// execution are two round trips, which the pooler may send to two server connections.
+    #[cfg(feature = "postgres")]
+    fn inline_reader(&mut self) -> Option<&mut sqlx::PgConnection> {
+        match self {
+            Link::Postgres(Held::Conn(conn), false) => Some(&mut **conn),
+            _ => None,
+        }
+    }
+
     /// Runs a statement; the rows it affected.
     pub(crate) async fn execute(
         &mut self,
         sql: SqlStr,
         values: SqlxValues,
     ) -> Result<u64, sqlx::Error> {
+        #[cfg(feature = "postgres")]
+        if let Some(conn) = self.inline_reader() {
+            let sql = super::postgres::inline(sql.as_str(), values);
+            let done = Box::pin(sqlx::raw_sql(sql).execute(conn)).await?;
+            return Ok(done.rows_affected());
+        }
         on_conn!(self, |conn, sql, named| {
             Box::pin(
                 sqlx::query_with(sql, values)
@@ -280,6 +295,12 @@ impl Link {
         sql: SqlStr,
         values: SqlxValues,
     ) -> Result<Vec<T>, sqlx::Error> {
+        #[cfg(feature = "postgres")]
+        if let Some(conn) = self.inline_reader() {
+            let sql = super::postgres::inline(sql.as_str(), values);
+            let rows = Box::pin(sqlx::raw_sql(sql).fetch_all(conn)).await?;
+            return rows.iter().map(|row| T::from_row(row)).collect();
+        }
         on_conn!(self, |conn, sql, named| {
             Box::pin(
                 sqlx::query_as_with::<_, T, _>(sql, values)
@@ -296,6 +317,12 @@ impl Link {
         sql: SqlStr,
         values: SqlxValues,
     ) -> Result<Option<T>, sqlx::Error> {
+        #[cfg(feature = "postgres")]
+        if let Some(conn) = self.inline_reader() {
+            let sql = super::postgres::inline(sql.as_str(), values);
+            let row = Box::pin(sqlx::raw_sql(sql).fetch_optional(conn)).await?;
+            return row.as_ref().map(T::from_row).transpose();
+        }
         on_conn!(self, |conn, sql, named| {
             Box::pin(
                 sqlx::query_as_with::<_, T, _>(sql, values)
