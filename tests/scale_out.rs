@@ -579,3 +579,105 @@ mod postgres {
         alchemy.close().await;
     }
 }
+
+/// MySQL / MariaDB: the isolation level, read-only transactions and the bind's lock timeout.
+#[cfg(feature = "mysql")]
+mod mysql {
+    use rocket::http::Status;
+    use rocket::local::asynchronous::Client;
+    use rocket::{get, post, routes};
+    use rocket_alchemy::sea_query::{Expr, ExprTrait, Query};
+    use rocket_alchemy::{Alchemy, Model, Session, SessionError};
+    use sqlx::{Connection, Executor};
+
+    use crate::common::TestDb;
+
+    #[derive(Model, Debug)]
+    struct Slot {
+        id: i64,
+        #[model(max_length = 40)]
+        label: String,
+    }
+
+    #[get("/peek")]
+    async fn peek(db: Session<'_>) -> Result<String, SessionError> {
+        let (label,): (String,) = db
+            .fetch_one(
+                &Query::select()
+                    .column("label")
+                    .from("slot")
+                    .and_where(Expr::col("id").eq(1))
+                    .to_owned(),
+            )
+            .await?;
+        Ok(label)
+    }
+
+    #[post("/slots/<label>")]
+    async fn add(label: &str, db: Session<'_>) -> Result<Status, SessionError> {
+        db.execute(
+            &Query::insert()
+                .into_table("slot")
+                .columns(["label"])
+                .values_panic([label.into()])
+                .to_owned(),
+        )
+        .await?;
+        Ok(Status::Created)
+    }
+
+    fn app(db: &TestDb, extra: &str) -> rocket::Rocket<rocket::Build> {
+        db.rocket(&format!(
+            "[databases.default]\ncommit_mode = \"autocommit\"\ncreate_all = true\n{extra}"
+        ))
+        .attach(Alchemy::fairing().model::<Slot>())
+        .mount("/", routes![peek, add])
+    }
+
+    /// Under SERIALIZABLE, InnoDB reads take shared locks: a row another transaction is
+    /// writing blocks the read until `lock_timeout` (503); under the default REPEATABLE READ
+    /// the read sees the last committed version at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn isolation_lock_timeout_and_read_only() {
+        let Some(db) = TestDb::mysql("mysql_tx_options").await else {
+            return;
+        };
+        let plain = Client::untracked(app(&db, "")).await.unwrap();
+        assert_eq!(
+            plain.post("/slots/first").dispatch().await.status(),
+            Status::Created
+        );
+
+        let mut holder = sqlx::MySqlConnection::connect(db.probe_url())
+            .await
+            .unwrap();
+        holder
+            .execute("START TRANSACTION; UPDATE slot SET label = 'changing' WHERE id = 1")
+            .await
+            .unwrap();
+        let r = plain.get("/peek").dispatch().await;
+        assert_eq!(r.status(), Status::Ok);
+        assert_eq!(r.into_string().await.unwrap(), "first");
+
+        let strict = Client::untracked(app(
+            &db,
+            "isolation_level = \"serializable\"\nlock_timeout = 1",
+        ))
+        .await
+        .unwrap();
+        let r = strict.get("/peek").dispatch().await;
+        assert_eq!(r.status(), Status::ServiceUnavailable);
+        assert_eq!(r.headers().get_one("Retry-After"), Some("1"));
+        holder.execute("ROLLBACK").await.unwrap();
+        let r = strict.get("/peek").dispatch().await;
+        assert_eq!(r.into_string().await.unwrap(), "first");
+
+        let read_only = Client::untracked(app(&db, "read_only = true"))
+            .await
+            .unwrap();
+        let r = read_only.post("/slots/refused").dispatch().await;
+        assert_eq!(r.status(), Status::Forbidden);
+        assert_eq!(db.probe().count_where("slot", "label", "refused").await, 0);
+        assert_eq!(read_only.get("/peek").dispatch().await.status(), Status::Ok);
+    }
+}

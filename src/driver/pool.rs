@@ -126,10 +126,10 @@ impl BindPool {
         with_pool!(self, p => p.is_closed())
     }
 
-    /// Runs a cheap read that touches the database: on a server, a query on a pooled
-    /// connection; on SQLite, a read of the schema on a fresh connection (pooled ones keep
-    /// pages cached, so an overwritten header would go unnoticed), after checking that the
-    /// file still exists.
+    /// Runs a cheap read that touches the database on a pooled connection: `SELECT 1` on a
+    /// server; on SQLite a read of the schema, after checking that the file still exists and
+    /// starts with SQLite's header (read from the file: pooled connections keep pages cached,
+    /// so an overwritten header would go unnoticed through them).
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         let sql = sqlx::AssertSqlSafe(self.backend().dialect().health_check());
         match self {
