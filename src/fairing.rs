@@ -223,19 +223,15 @@ async fn remember_commit_positions<'r>(
     sessions: &RequestSessions,
     response: &mut Response<'r>,
 ) {
-    let Some(alchemy) = Alchemy::fetch(request.rocket()) else {
-        return;
-    };
     for session in sessions.used() {
-        if !session.committed_write() {
+        // Cheap checks first: most requests commit nothing on a bind with replicas.
+        if !session.committed_write() || !session.bind().has_replicas() {
             continue;
         }
-        let Ok(bind) = alchemy.bind(session.bind_key()) else {
-            continue;
+        let Some(alchemy) = Alchemy::fetch(request.rocket()) else {
+            return;
         };
-        if !bind.has_replicas() {
-            continue;
-        }
+        let bind = session.bind();
         let Some(position) = bind.commit_position().await else {
             // Without the position, this client's reads stay on the primary for a while.
             tracing::warn!(target: "rocket_alchemy", bind = bind.key(), "could not read the primary's WAL position after a commit");

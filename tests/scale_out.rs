@@ -28,10 +28,13 @@ async fn health_reads_the_sqlite_file() {
     alchemy.pool("default").unwrap().ping().await.unwrap();
     assert!(alchemy.health().await.iter().all(|(_, r)| r.is_ok()));
 
+    // A good file check stands for a second.
+    let after_a_second = || rocket::tokio::time::sleep(std::time::Duration::from_millis(1100));
     let original = std::fs::read(&path).unwrap();
     let mut garbage = original.clone();
     garbage[..16].copy_from_slice(b"not a database!!");
     std::fs::write(&path, &garbage).unwrap();
+    after_a_second().await;
     let health = alchemy.health().await;
     let (key, result) = &health[0];
     assert_eq!(key, "default");
@@ -44,6 +47,7 @@ async fn health_reads_the_sqlite_file() {
     assert!(alchemy.health().await[0].1.is_ok(), "and recovery too");
 
     std::fs::remove_file(&path).unwrap();
+    after_a_second().await;
     let health = alchemy.health().await;
     let error = health[0].1.as_ref().unwrap_err();
     assert!(error.contains("gone"), "{error}");

@@ -203,6 +203,11 @@ impl DbSession {
         self.replica_reads.store(true, Ordering::Relaxed);
     }
 
+    /// The bind.
+    pub(crate) fn bind(&self) -> &BindHandle {
+        &self.bind
+    }
+
     /// Whether this session committed a write.
     pub(crate) fn committed_write(&self) -> bool {
         self.committed_write.load(Ordering::Relaxed)

@@ -106,31 +106,27 @@ fn is_memory(url: &str) -> bool {
 /// Health: the file still exists and starts with SQLite's header (read from the file itself:
 /// pooled connections keep pages cached, and in WAL mode serve page 1 from the log, so an
 /// overwritten header would go unnoticed through them), then a pooled connection reads the
-/// schema (`sql`). A few microseconds more than `SELECT 1`: two system calls.
+/// schema (`sql`). The file is looked at once per [`FILE_CHECK_EVERY`] at most, so a
+/// `/health` polled under load costs what a pooled read costs.
 pub(crate) async fn health(
     pool: &sqlx::SqlitePool,
     sql: sqlx::AssertSqlSafe<&'static str>,
 ) -> Result<(), sqlx::Error> {
-    if let Some(path) = missing_file(pool) {
-        return Err(sqlx::Error::Io(std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            format!("the database file {} is gone", path.display()),
-        )));
-    }
-    let options = pool.connect_options();
-    if !in_memory(options.get_filename()) {
-        check_header(options.get_filename())?;
-    }
-    let mut conn = pool.acquire().await?;
-    sqlx::raw_sql(sql).execute(&mut *conn).await.map(drop)
-}
-
-/// The file behind `pool` when it no longer exists (deleted or moved while the app runs:
-/// open connections keep reading the unlinked file, and new ones would create an empty one).
-fn missing_file(pool: &sqlx::SqlitePool) -> Option<std::path::PathBuf> {
     let options = pool.connect_options();
     let path = options.get_filename();
-    (!in_memory(path) && !path.exists()).then(|| path.to_path_buf())
+    if !in_memory(path) && !recently_checked(path) {
+        if !path.exists() {
+            return Err(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("the database file {} is gone", path.display()),
+            )));
+        }
+        check_header(path)?;
+        remember_checked(path);
+    }
+    let mut conn = pool.acquire().await?;
+    // Prepared once per connection (sqlx's cache), not parsed per check.
+    sqlx::query(sql).execute(&mut *conn).await.map(drop)
 }
 
 /// Whether sqlx's file name for a database is an in-memory one (`:memory:`, or the
@@ -155,4 +151,24 @@ fn check_header(path: &std::path::Path) -> Result<(), sqlx::Error> {
             format!("{} does not start with a SQLite header", path.display()),
         )))
     }
+}
+
+/// How long a good file check of a database stands.
+const FILE_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// When each database file last passed its check.
+static FILE_CHECKS: std::sync::Mutex<Vec<(std::path::PathBuf, std::time::Instant)>> =
+    std::sync::Mutex::new(Vec::new());
+
+fn recently_checked(path: &std::path::Path) -> bool {
+    let checks = FILE_CHECKS.lock().expect("not poisoned");
+    checks
+        .iter()
+        .any(|(p, at)| p == path && at.elapsed() < FILE_CHECK_EVERY)
+}
+
+fn remember_checked(path: &std::path::Path) {
+    let mut checks = FILE_CHECKS.lock().expect("not poisoned");
+    checks.retain(|(p, at)| p != path && at.elapsed() < FILE_CHECK_EVERY);
+    checks.push((path.to_path_buf(), std::time::Instant::now()));
 }
