@@ -61,14 +61,7 @@ say "PostgreSQL: ${BENCH_POSTGRES_URL:-${TEST_POSTGRES_URL:-(not used)}}"
 if [[ ",$BACKENDS," == *",pgbouncer,"* || ",$BACKENDS," == *",replica,"* ]]; then
     CI="${CI:-false}"
     fail_or_skip() { say "ERROR: $1"; exit 1; }
-    wait_for() { # command, seconds
-        local i
-        for ((i = 0; i < $2 * 4; i++)); do
-            if eval "$1" >/dev/null 2>&1; then return 0; fi
-            sleep 0.25
-        done
-        return 1
-    }
+    . scripts/common.sh
     export TEST_POSTGRES_URL="${TEST_POSTGRES_URL:-$BENCH_POSTGRES_URL}"
     . scripts/services.sh
     say "PgBouncer: ${TEST_PGBOUNCER_URL:-(not used)}; replica: ${TEST_REPLICA_URL:-(not used)}"

@@ -23,14 +23,7 @@ fail_or_skip() {
     say "WARNING: $1; its tests will be skipped"
 }
 
-wait_for() { # command, seconds
-    local i
-    for ((i = 0; i < $2 * 4; i++)); do
-        if eval "$1" >/dev/null 2>&1; then return 0; fi
-        sleep 0.25
-    done
-    return 1
-}
+. scripts/common.sh
 
 postgres_up() { pg_isready -q -h 127.0.0.1 -p 5432; }
 mariadb_up() { mariadb-admin --protocol=tcp -h 127.0.0.1 -P 3306 -uroot ping; }
