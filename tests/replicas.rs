@@ -306,6 +306,23 @@ async fn writes_and_overrides_go_to_the_primary() {
     // The OnPrimary guard keeps a read-only route on the primary.
     assert!(!get(&client, "/jobs/primary").await.0);
     assert!(get(&client, "/jobs").await.0);
+
+    // A standby refuses SERIALIZABLE transactions: such a bind reads on the primary.
+    let serializable = Client::untracked(
+        app(&db, &[&replica], 30.0).configure(
+            rocket::Config::figment()
+                .merge(db.figment(&format!(
+                    "[databases.default]\ncommit_mode = \"autocommit\"\nreplicas = [\"{replica}\"]\nisolation_level = \"serializable\""
+                ))),
+        ),
+    )
+    .await
+    .unwrap();
+    until_serving(&serializable, 0).await;
+    assert_eq!(
+        get(&serializable, "/jobs").await,
+        (false, vec!["t".to_string()])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

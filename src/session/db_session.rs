@@ -215,9 +215,12 @@ impl DbSession {
 
     /// A replica's pool for the session's next read, if it may read on one.
     fn replica_for_read(&self, need: Need) -> Option<crate::driver::BindPool> {
+        // A hot standby refuses SERIALIZABLE transactions: such sessions read on the primary.
         let eligible = need == Need::Read
             && self.access() == Access::Read
-            && self.replica_reads.load(Ordering::Relaxed);
+            && self.replica_reads.load(Ordering::Relaxed)
+            && self.options.lock().expect("not poisoned").isolation_level
+                != Some(crate::config::IsolationLevel::Serializable);
         eligible
             .then(|| {
                 self.bind
