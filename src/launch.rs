@@ -59,6 +59,7 @@ async fn prepare(alchemy: &Alchemy) -> Result<(), LaunchError> {
                     bind: config.bind_key.clone(),
                     message: scrub(&e.to_string(), config.url.expose()),
                 })?;
+            bind.schema_changed().await;
         }
         if !config.create_all {
             continue;

@@ -192,6 +192,18 @@ async fn until_serving(client: &Client, index: usize) {
     }
 }
 
+/// Waits until `client`'s reads run on a replica (it has replayed the app's `create_all`).
+async fn until_reads_on_replica(client: &Client) {
+    let start = Instant::now();
+    while !get(client, "/jobs").await.0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "reads never went to the replica"
+        );
+        rocket::tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn get(client: &Client, uri: &str) -> (bool, Vec<String>) {
     let r = client.get(uri.to_string()).dispatch().await;
     assert_eq!(r.status(), Status::Ok);
@@ -213,6 +225,8 @@ async fn reads_your_writes_under_replica_lag() {
         .unwrap();
     until_serving(&me, 0).await;
     until_serving(&other, 0).await;
+    until_reads_on_replica(&me).await;
+    until_reads_on_replica(&other).await;
     assert_eq!(
         get(&me, "/jobs").await,
         (true, vec![]),
@@ -298,6 +312,7 @@ async fn writes_and_overrides_go_to_the_primary() {
         .await
         .unwrap();
     until_serving(&client, 0).await;
+    until_reads_on_replica(&client).await;
     // Read on the replica, then the write and every read after it on the primary.
     let r = client.get("/jobs/touch/t").dispatch().await;
     assert_eq!(r.status(), Status::Ok);
@@ -339,6 +354,7 @@ async fn lagging_and_dead_replicas_are_skipped() {
         .await
         .unwrap();
     until_serving(&client, 1).await;
+    until_reads_on_replica(&client).await;
     for _ in 0..10 {
         assert!(
             get(&client, "/jobs").await.0,
@@ -382,6 +398,7 @@ async fn lagging_and_dead_replicas_are_skipped() {
     );
     replay(&replica, false).await;
     until_serving(&client, 1).await;
+    until_reads_on_replica(&client).await;
     assert_eq!(
         get(&client, "/jobs").await,
         (true, vec!["elsewhere".to_string()])

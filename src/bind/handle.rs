@@ -120,9 +120,19 @@ impl BindHandle {
             return Ok(());
         }
         self.schema
-            .get_or_try_init(|| ddl::create_all(&self.pool, &self.tables))
+            .get_or_try_init(|| async {
+                ddl::create_all(&self.pool, &self.tables).await?;
+                self.schema_changed().await;
+                Ok(())
+            })
             .await
             .map(drop)
+    }
+
+    /// After DDL on the primary: replicas serve no read until they have replayed it (a
+    /// replica within `max_replica_lag` may still lack a table just created).
+    pub(crate) async fn schema_changed(&self) {
+        self.replicas.settle(&self.pool, &self.writer).await;
     }
 }
 

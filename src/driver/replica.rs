@@ -83,6 +83,21 @@ impl Replicas {
         None
     }
 
+    /// Makes every later read on a replica wait for the primary's current position (after
+    /// DDL).
+    pub(crate) async fn settle(&self, pool: &BindPool, writer: &Writer) {
+        let _ = (pool, writer);
+        #[cfg(feature = "postgres")]
+        if let Some(set) = &self.postgres {
+            match self.commit_position(pool, writer).await {
+                Some(position) => set.raise_floor(position),
+                None => {
+                    tracing::warn!(target: "rocket_alchemy", "could not read the primary's WAL position after DDL: replicas may serve reads before they have it")
+                }
+            }
+        }
+    }
+
     /// Where each replica stands.
     pub(crate) fn status(&self) -> Vec<ReplicaStatus> {
         #[cfg(feature = "postgres")]

@@ -11,7 +11,7 @@
 
 use std::collections::VecDeque;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -47,6 +47,8 @@ struct State {
 pub(crate) struct ReplicaSet {
     replicas: Vec<Replica>,
     max_lag: Duration,
+    /// The position every read on a replica needs at least (the primary's after DDL).
+    floor: AtomicU64,
     next: AtomicUsize,
     monitor: Mutex<Vec<rocket::tokio::task::JoinHandle<()>>>,
 }
@@ -84,6 +86,7 @@ impl ReplicaSet {
         Ok(Some(Arc::new(ReplicaSet {
             replicas,
             max_lag: config.max_replica_lag,
+            floor: AtomicU64::new(0),
             next: AtomicUsize::new(0),
             monitor: Mutex::new(Vec::new()),
         })))
@@ -166,6 +169,7 @@ impl ReplicaSet {
     /// over the eligible ones: up, lagging at most `max_replica_lag`, and known to have
     /// replayed `at_least`. `None`: read on the primary.
     pub(crate) fn choose(&self, at_least: u64) -> Option<PgPool> {
+        let at_least = at_least.max(self.floor.load(Ordering::Relaxed));
         let n = self.replicas.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         (0..n)
@@ -176,6 +180,11 @@ impl ReplicaSet {
                 let caught_up = state.replayed.is_some_and(|r| r >= at_least);
                 (fresh && caught_up).then(|| replica.pool.clone())
             })
+    }
+
+    /// Every later read on a replica needs at least `position`.
+    pub(crate) fn raise_floor(&self, position: u64) {
+        self.floor.fetch_max(position, Ordering::Relaxed);
     }
 
     /// Where each replica stands.
