@@ -324,12 +324,9 @@ async fn writes_and_overrides_go_to_the_primary() {
 
     // A standby refuses SERIALIZABLE transactions: such a bind reads on the primary.
     let serializable = Client::untracked(
-        app(&db, &[&replica], 30.0).configure(
-            rocket::Config::figment()
-                .merge(db.figment(&format!(
-                    "[databases.default]\ncommit_mode = \"autocommit\"\nreplicas = [\"{replica}\"]\nisolation_level = \"serializable\""
-                ))),
-        ),
+        app(&db, &[&replica], 30.0).configure(db.figment(&format!(
+            "[databases.default]\ncommit_mode = \"autocommit\"\nreplicas = [\"{replica}\"]\nisolation_level = \"serializable\""
+        ))),
     )
     .await
     .unwrap();
