@@ -34,13 +34,7 @@ struct Job {
 /// Whether the session's reads ran on a standby, and the labels it saw.
 #[get("/jobs")]
 async fn jobs(db: Session<'_>) -> Result<Json<(bool, Vec<String>)>, SessionError> {
-    let (standby,): (bool,) = db
-        .fetch_one(
-            &Query::select()
-                .expr(Func::cust("pg_is_in_recovery"))
-                .to_owned(),
-        )
-        .await?;
+    let (standby,): (bool,) = db.fetch_one(&on_standby()).await?;
     let labels: Vec<(String,)> = db
         .fetch_all(
             &Query::select()
@@ -61,40 +55,33 @@ async fn jobs_on_primary(
     jobs(db).await
 }
 
-#[post("/jobs/<label>")]
-async fn add(label: &str, db: Session<'_>) -> Result<Status, SessionError> {
-    let insert = Query::insert()
+fn insert_job(label: &str) -> rocket_alchemy::sea_query::InsertStatement {
+    Query::insert()
         .into_table("job")
         .columns(["label"])
         .values_panic([label.into()])
-        .to_owned();
-    db.execute(&insert).await?;
+        .to_owned()
+}
+
+/// Whether the session's connection is on a standby.
+fn on_standby() -> rocket_alchemy::sea_query::SelectStatement {
+    Query::select()
+        .expr(Func::cust("pg_is_in_recovery"))
+        .to_owned()
+}
+
+#[post("/jobs/<label>")]
+async fn add(label: &str, db: Session<'_>) -> Result<Status, SessionError> {
+    db.execute(&insert_job(label)).await?;
     Ok(Status::Created)
 }
 
 /// A safe method that reads (on the replica) then writes (which must go to the primary).
 #[get("/jobs/touch/<label>")]
 async fn touch(label: &str, db: Session<'_>) -> Result<String, SessionError> {
-    let (standby,): (bool,) = db
-        .fetch_one(
-            &Query::select()
-                .expr(Func::cust("pg_is_in_recovery"))
-                .to_owned(),
-        )
-        .await?;
-    let insert = Query::insert()
-        .into_table("job")
-        .columns(["label"])
-        .values_panic([label.into()])
-        .to_owned();
-    db.execute(&insert).await?;
-    let (after,): (bool,) = db
-        .fetch_one(
-            &Query::select()
-                .expr(Func::cust("pg_is_in_recovery"))
-                .to_owned(),
-        )
-        .await?;
+    let (standby,): (bool,) = db.fetch_one(&on_standby()).await?;
+    db.execute(&insert_job(label)).await?;
+    let (after,): (bool,) = db.fetch_one(&on_standby()).await?;
     let (n,): (i64,) = db
         .fetch_one(
             &Query::select()
