@@ -156,6 +156,8 @@ impl Fairing for AlchemyFairing {
             Ok(configs) => configs,
             Err(e) => {
                 tracing::error!(target: "rocket_alchemy", "{e}");
+                #[cfg(feature = "testing")]
+                crate::testing::record_launch_error(&e.to_string());
                 return Err(rocket);
             }
         };
@@ -172,6 +174,8 @@ impl Fairing for AlchemyFairing {
             }),
             Err(e) => {
                 tracing::error!(target: "rocket_alchemy", "{e}");
+                #[cfg(feature = "testing")]
+                crate::testing::record_launch_error(&e.to_string());
                 Err(rocket)
             }
         }
@@ -179,6 +183,7 @@ impl Fairing for AlchemyFairing {
 
     async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
         let sessions = request.local_cache(RequestSessions::empty);
+        report_statements(request, sessions, response);
         let status = response.status().code;
         let mut failure = None;
         for session in sessions.used() {
@@ -211,6 +216,44 @@ impl Fairing for AlchemyFairing {
         if let Some(alchemy) = Alchemy::fetch(rocket) {
             alchemy.close().await;
         }
+    }
+}
+
+/// The response header carrying the statement counts of binds with `statement_header`.
+pub(crate) const STATEMENTS_HEADER: &str = "X-Db-Statements";
+
+/// Whether `statement_header` is honoured in this build.
+pub(crate) const STATEMENT_HEADER_ENABLED: bool =
+    cfg!(debug_assertions) || cfg!(feature = "testing");
+
+/// Logs (at debug level) the statements the request ran on each bind, and adds them to the
+/// `X-Db-Statements` header for binds with `statement_header = true`.
+fn report_statements<'r>(
+    request: &'r Request<'_>,
+    sessions: &RequestSessions,
+    response: &mut Response<'r>,
+) {
+    let mut header = String::new();
+    for session in sessions.used() {
+        let count = session.statement_count();
+        tracing::debug!(
+            target: "rocket_alchemy",
+            bind = session.bind_key(),
+            "{} {}: {count} statement(s)",
+            request.method(),
+            request.uri().path()
+        );
+        if STATEMENT_HEADER_ENABLED && session.bind().config().statement_header {
+            if !header.is_empty() {
+                header.push_str(", ");
+            }
+            header.push_str(session.bind_key());
+            header.push('=');
+            header.push_str(&count.to_string());
+        }
+    }
+    if !header.is_empty() {
+        response.set_raw_header(STATEMENTS_HEADER, header);
     }
 }
 

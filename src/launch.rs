@@ -37,6 +37,15 @@ pub(crate) async fn launch(
     startup: Startup,
     figment: &Figment,
 ) -> Result<Alchemy, LaunchError> {
+    if !crate::fairing::STATEMENT_HEADER_ENABLED {
+        for config in configs.iter().filter(|c| c.statement_header) {
+            tracing::warn!(
+                target: "rocket_alchemy",
+                "`databases.{}.statement_header` is ignored in release builds (enable the `testing` feature to keep it)",
+                config.bind_key
+            );
+        }
+    }
     let cursor_key = CursorCodec::key_from_figment(figment);
     let alchemy = open_binds(configs, tables, startup, cursor_key).await?;
     if startup == Startup::Launch {

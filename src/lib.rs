@@ -58,6 +58,7 @@
 //! | `postgres` | yes | PostgreSQL binds (`postgres://`, `postgresql://`) |
 //! | `mysql` | yes | MySQL / MariaDB binds (`mysql://`, `mariadb://`) |
 //! | `cli` | yes | the `database` command group (`cli`) and the `rocket-alchemy` binary |
+//! | `testing` | no | the test kit ([`testing`]): your app on per-test databases, statement budget |
 //!
 //! At least one backend feature is required; each builds alone. The backend of each bind
 //! is picked at run time from its URL, and a URL whose backend is disabled stops the launch
@@ -89,6 +90,9 @@ pub mod params;
 pub mod repository;
 pub mod service;
 mod session;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 
 pub use crate::bind::{
     Alchemy, Bind, BindHandle, DefaultBind, LaunchError, UnknownBind, DEFAULT_KEY,

@@ -6,37 +6,64 @@ mod common;
 #[allow(dead_code, missing_docs)]
 mod app;
 
-use common::{figment_with, TestDb};
+use common::{figment_with, Probe, TestDb};
+use rocket::figment::providers::Serialized;
+use rocket::figment::Figment;
 use rocket::http::{ContentType, Status};
-use rocket::local::asynchronous::{Client, LocalResponse};
+use rocket::local::asynchronous::LocalResponse;
+use rocket_alchemy::testing::{TestApp, TestKit};
 use rocket_alchemy::CommitMode;
 use serde_json::{json, Value};
 
+/// The example's own app, on per-test databases copied from a `create_all` template.
+static KIT: TestKit = TestKit::new(app::app);
+
 struct App {
-    client: Client,
-    main: common::Probe,
-    audit: common::Probe,
+    client: TestApp,
+    main: Probe,
+    audit: Probe,
     mode: CommitMode,
-    _dbs: (TestDb, TestDb),
 }
 
-async fn launch(db: TestDb, mode: CommitMode) -> App {
-    let audit = db.sibling("authors_audit").await;
-    let extra = format!(
-        "[databases.default]\ncommit_mode = \"{mode}\"\ncreate_all = true\n\
-         [databases.audit]\ncommit_mode = \"{mode}\"\ncreate_all = true\n"
-    );
-    let figment = figment_with(&[("default", &db), ("audit", &audit)], &extra);
-    let client = Client::tracked(app::app(figment))
-        .await
-        .expect("the app launches");
-    App {
-        client,
-        main: db.probe(),
-        audit: audit.probe(),
-        mode,
-        _dbs: (db, audit),
+impl App {
+    fn new(client: TestApp) -> App {
+        App {
+            main: Probe::of(client.database("default")),
+            audit: Probe::of(client.database("audit")),
+            mode: client
+                .alchemy()
+                .bind("default")
+                .unwrap()
+                .config()
+                .commit_mode,
+            client,
+        }
     }
+}
+
+/// Both binds in commit mode `mode`.
+fn in_mode(figment: Figment, mode: CommitMode) -> Figment {
+    figment
+        .merge(Serialized::default(
+            "databases.default.commit_mode",
+            mode.to_string(),
+        ))
+        .merge(Serialized::default(
+            "databases.audit.commit_mode",
+            mode.to_string(),
+        ))
+}
+
+fn autocommit(figment: Figment) -> Figment {
+    in_mode(figment, CommitMode::Autocommit)
+}
+
+fn include_redirect(figment: Figment) -> Figment {
+    in_mode(figment, CommitMode::AutocommitIncludeRedirect)
+}
+
+fn manual(figment: Figment) -> Figment {
+    in_mode(figment, CommitMode::Manual)
 }
 
 async fn json_of(response: LocalResponse<'_>) -> Value {
@@ -111,9 +138,9 @@ fn ts(value: &Value) -> chrono::DateTime<chrono::FixedOffset> {
     chrono::DateTime::parse_from_rfc3339(value.as_str().unwrap()).unwrap()
 }
 
-async fn contract(db: TestDb, mode: CommitMode) {
-    let app = launch(db, mode).await;
-    let client = &app.client;
+async fn contract(app: TestApp) {
+    let app = App::new(app);
+    let client = app.client.client();
 
     // GET /health
     let r = client.get("/health").dispatch().await;
@@ -399,6 +426,7 @@ async fn contract(db: TestDb, mode: CommitMode) {
         .strip_prefix("/authors/")
         .expect("Location: /authors/<id>");
     uuid::Uuid::parse_str(form_id).unwrap();
+    let mode = app.mode;
     let redirect_persists = mode != CommitMode::Autocommit;
     assert_eq!(
         app.main
@@ -512,23 +540,21 @@ async fn contract(db: TestDb, mode: CommitMode) {
     let _ = app.mode;
 }
 
-async fn contract_autocommit(db: TestDb) {
-    contract(db, CommitMode::Autocommit).await
+async fn contract_autocommit(app: TestApp) {
+    contract(app).await
 }
 
-async fn contract_autocommit_include_redirect(db: TestDb) {
-    contract(db, CommitMode::AutocommitIncludeRedirect).await
+async fn contract_autocommit_include_redirect(app: TestApp) {
+    contract(app).await
 }
 
-async fn contract_manual(db: TestDb) {
-    contract(db, CommitMode::Manual).await
+async fn contract_manual(app: TestApp) {
+    contract(app).await
 }
 
-backend_tests!(
-    contract_autocommit,
-    contract_autocommit_include_redirect,
-    contract_manual
-);
+rocket_alchemy::test_on_backends!(KIT, with = autocommit => contract_autocommit);
+rocket_alchemy::test_on_backends!(KIT, with = include_redirect => contract_autocommit_include_redirect);
+rocket_alchemy::test_on_backends!(KIT, with = manual => contract_manual);
 
 /// `/health` answers 503 when a bind is unreachable, without leaking its password.
 #[cfg(all(feature = "sqlite", feature = "postgres"))]
@@ -536,7 +562,7 @@ backend_tests!(
 async fn health_reports_unreachable_bind() {
     let db = TestDb::sqlite("health").await;
     let figment = figment_with(&[("default", &db)], "[databases.default]\ncreate_all = true\n[databases.audit]\nurl = \"postgres://app:hunter2@127.0.0.1:9/audit\"\nlazy = true\nconnect_timeout = 1\n");
-    let client = Client::tracked(app::app(figment))
+    let client = rocket::local::asynchronous::Client::tracked(app::app(figment))
         .await
         .expect("a lazy bind does not block the launch");
     let r = client.get("/health").dispatch().await;

@@ -42,6 +42,11 @@ pub struct DatabaseConfig {
     pub max_lifetime: Option<Duration>,
     /// Log every statement with its duration through `tracing`. _Default:_ `false`.
     pub echo: bool,
+    /// Adds the number of statements each request ran on this bind to an
+    /// `X-Db-Statements: <bind>=<n>` response header, for local development and the
+    /// [test kit](crate::testing)'s statement budget. Honoured in debug builds and with the
+    /// `testing` feature; ignored (with a warning at launch) otherwise. _Default:_ `false`.
+    pub statement_header: bool,
     /// `false`: connect at ignite and refuse the launch if the database is down. `true`:
     /// launch anyway; sessions answer 503 until the database is reachable. _Default:_ `false`.
     pub lazy: bool,
@@ -67,6 +72,19 @@ pub struct DatabaseConfig {
     pub(crate) url_origin: Option<String>,
 }
 
+/// The keys of a bind that only a SQLite bind accepts.
+pub(crate) const SQLITE_ONLY_KEYS: &[&str] = &[
+    "busy_timeout",
+    "journal_mode",
+    "foreign_keys",
+    "synchronous",
+    "read_snapshot",
+];
+
+/// The keys of a bind that only a PostgreSQL bind accepts.
+pub(crate) const POSTGRES_ONLY_KEYS: &[&str] =
+    &["pooler", "direct_url", "replicas", "max_replica_lag"];
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -85,6 +103,8 @@ struct RawConfig {
     max_lifetime: Option<u64>,
     #[serde(default)]
     echo: bool,
+    #[serde(default)]
+    statement_header: bool,
     #[serde(default)]
     lazy: bool,
     busy_timeout: Option<u64>,
@@ -478,6 +498,7 @@ impl DatabaseConfig {
             idle_timeout,
             max_lifetime,
             echo: raw.echo,
+            statement_header: raw.statement_header,
             lazy: raw.lazy,
             sqlite,
             pooler,

@@ -37,6 +37,8 @@ pub use backend::Backend;
 pub use bind_key::{Bind, DefaultBind, DEFAULT_KEY};
 pub use commit_mode::CommitMode;
 pub use database::{ConfigError, DatabaseConfig};
+#[cfg(feature = "testing")]
+pub(crate) use database::{POSTGRES_ONLY_KEYS, SQLITE_ONLY_KEYS};
 pub use pooler::Pooler;
 pub(crate) use redact::scrub;
 pub use redact::RedactedUrl;

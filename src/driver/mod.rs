@@ -12,6 +12,8 @@ mod link;
 pub(crate) mod migrate;
 mod pool;
 mod replica;
+#[cfg(feature = "testing")]
+pub(crate) mod scratch;
 mod text;
 
 #[cfg(feature = "mysql")]

@@ -1,6 +1,6 @@
 //! [`DbSession`]: a lazily opened connection and transaction on one bind.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex as SyncMutex};
 
 use rocket::tokio::sync::{Mutex, MutexGuard};
@@ -113,6 +113,8 @@ pub struct DbSession {
     at_least: AtomicU64,
     /// A write was committed.
     committed_write: AtomicBool,
+    /// Statements run through the session's API (see [`DbSession::statement_count`]).
+    statements: AtomicU32,
 }
 
 impl std::fmt::Debug for DbSession {
@@ -136,6 +138,7 @@ macro_rules! run {
         let session = $session;
         let make = $make;
         let mut retried = false;
+        session.count_statement();
         loop {
             let ($sql, $values, need) = make();
             let mut state = session.active(need).await?;
@@ -186,7 +189,30 @@ impl DbSession {
             replica_reads: AtomicBool::new(false),
             at_least: AtomicU64::new(0),
             committed_write: AtomicBool::new(false),
+            statements: AtomicU32::new(0),
         }
+    }
+
+    /// How many statements the session ran through its API ([`DbSession::execute`],
+    /// the `fetch_*` methods, the repository and the service): what the statement budget of
+    /// the [test kit](crate::testing) and the `statement_header` setting report. Transaction
+    /// control (`BEGIN`, `COMMIT`, savepoints) is not counted, and neither are statements
+    /// sent through a raw sqlx connection ([`DbSession::conn`]), which the session cannot
+    /// see.
+    ///
+    /// ```
+    /// # async fn f(session: &rocket_alchemy::DbSession) {
+    /// let before = session.statement_count();
+    /// // … work …
+    /// assert!(session.statement_count() >= before);
+    /// # }
+    /// ```
+    pub fn statement_count(&self) -> u32 {
+        self.statements.load(Ordering::Relaxed)
+    }
+
+    fn count_statement(&self) {
+        self.statements.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Sends this session's reads to the primary even if the bind has replicas: the
@@ -566,6 +592,7 @@ impl DbSession {
         pk: &'static str,
         rows: usize,
     ) -> Result<Vec<i64>, SessionError> {
+        self.count_statement();
         let mut state = self.active(Need::Write).await?;
         let backend = self.backend();
         let build = |returning: bool| {

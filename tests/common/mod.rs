@@ -7,29 +7,20 @@
 //! `CI=true` a missing or unreachable server fails the test.
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use rocket::figment::Figment;
 use rocket::{Build, Rocket};
 use rocket_alchemy::Backend;
-#[cfg(any(feature = "postgres", feature = "mysql"))]
-use sqlx::Executor;
 use sqlx::{AssertSqlSafe, Connection};
 
-pub const POSTGRES_ENV: &str = "TEST_POSTGRES_URL";
-pub const MYSQL_ENV: &str = "TEST_MYSQL_URL";
-/// PgBouncer in transaction mode in front of the `TEST_POSTGRES_URL` server.
-pub const PGBOUNCER_ENV: &str = "TEST_PGBOUNCER_URL";
+use rocket_alchemy::testing::{TestDatabase, TestTarget};
+#[allow(unused_imports)]
+pub use rocket_alchemy::testing::{
+    MYSQL_URL_ENV as MYSQL_ENV, PGBOUNCER_URL_ENV as PGBOUNCER_ENV,
+    POSTGRES_URL_ENV as POSTGRES_ENV,
+};
 
-static SEQ: AtomicU32 = AtomicU32::new(0);
-
-fn ci() -> bool {
-    std::env::var("CI")
-        .map(|v| v == "true" || v == "1")
-        .unwrap_or(false)
-}
-
-/// A database of its own for one test; dropped (files removed) when this is dropped.
+/// A database of its own for one test, made by the test kit
+/// ([`rocket_alchemy::testing::TestDatabase`]); dropped (files removed) when this is dropped.
 pub struct TestDb {
     pub backend: Backend,
     /// The URL of the test's own database, as the app reaches it (through PgBouncer for a
@@ -38,121 +29,47 @@ pub struct TestDb {
     /// Through a transaction pooler: the server's own URL of the same database (the app's
     /// binds get `pooler = "transaction"` and this as `direct_url`; probes use it).
     pub direct: Option<String>,
-    name: String,
-    admin: Option<String>,
+    inner: TestDatabase,
 }
 
 impl std::fmt::Debug for TestDb {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "TestDb({} {})", self.backend, self.name)
+        write!(f, "TestDb({} {})", self.backend, self.name())
     }
-}
-
-fn unique(test: &str) -> String {
-    let n = SEQ.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let mut t: String = test
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .collect();
-    t.truncate(30);
-    format!("ra_{t}_{}_{n}_{nanos:x}", std::process::id())
-}
-
-fn replace_database(url: &str, db: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let path_start = base[scheme_end..]
-        .find('/')
-        .map(|i| i + scheme_end)
-        .unwrap_or(base.len());
-    let mut out = format!("{}/{}", &base[..path_start], db);
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
-    }
-    out
 }
 
 impl TestDb {
+    async fn on(target: TestTarget, test: &str) -> Option<TestDb> {
+        let inner = TestDatabase::create(target, test).await?;
+        Some(TestDb {
+            backend: inner.backend(),
+            url: inner.url().to_string(),
+            direct: inner.direct_url().map(str::to_string),
+            inner,
+        })
+    }
+
     /// A fresh SQLite file.
     pub async fn sqlite(test: &str) -> TestDb {
-        let dir = std::env::temp_dir().join("rocket_alchemy_tests");
-        std::fs::create_dir_all(&dir).unwrap();
-        let name = unique(test);
-        let path = dir.join(format!("{name}.db"));
-        TestDb {
-            backend: Backend::Sqlite,
-            url: format!("sqlite://{}", path.display()),
-            direct: None,
-            name,
-            admin: None,
-        }
+        Self::on(TestTarget::Sqlite, test)
+            .await
+            .expect("SQLite needs no server")
     }
 
     /// A fresh PostgreSQL database, or `None` (with a notice) when not configured outside CI.
     pub async fn postgres(test: &str) -> Option<TestDb> {
-        Self::server(Backend::Postgres, POSTGRES_ENV, test).await
+        Self::on(TestTarget::Postgres, test).await
     }
 
     /// A fresh MySQL / MariaDB database, or `None` (with a notice) when not configured outside CI.
     pub async fn mysql(test: &str) -> Option<TestDb> {
-        Self::server(Backend::MySql, MYSQL_ENV, test).await
-    }
-
-    async fn server(backend: Backend, env: &str, test: &str) -> Option<TestDb> {
-        let admin = match std::env::var(env) {
-            Ok(url) if !url.is_empty() => url,
-            _ if ci() => panic!("CI=true but {env} is not set: the {backend} tests cannot run"),
-            _ => {
-                eprintln!("SKIPPED {test} on {backend}: set {env} to run it (CI=true makes this a failure)");
-                return None;
-            }
-        };
-        let name = unique(test);
-        let create = match backend {
-            Backend::Postgres => format!("CREATE DATABASE \"{name}\""),
-            _ => format!("CREATE DATABASE `{name}`"),
-        };
-        admin_execute(backend, &admin, &create)
-            .await
-            .unwrap_or_else(|e| {
-                panic!("{backend} server at {env} is unreachable or refused CREATE DATABASE: {e}")
-            });
-        Some(TestDb {
-            backend,
-            url: replace_database(&admin, &name),
-            direct: None,
-            name,
-            admin: Some(admin),
-        })
+        Self::on(TestTarget::MySql, test).await
     }
 
     /// A fresh PostgreSQL database reached through PgBouncer in transaction mode
     /// (`TEST_PGBOUNCER_URL`), or `None` (with a notice) when not configured outside CI.
     pub async fn pgbouncer(test: &str) -> Option<TestDb> {
-        let bouncer = match std::env::var(PGBOUNCER_ENV) {
-            Ok(url) if !url.is_empty() => url,
-            _ if ci() => {
-                panic!("CI=true but {PGBOUNCER_ENV} is not set: the PgBouncer tests cannot run")
-            }
-            _ => {
-                eprintln!("SKIPPED {test} through PgBouncer: set {PGBOUNCER_ENV} to run it (CI=true makes this a failure)");
-                return None;
-            }
-        };
-        let mut db = Self::server(Backend::Postgres, POSTGRES_ENV, test).await?;
-        db.direct = Some(std::mem::replace(
-            &mut db.url,
-            replace_database(&bouncer, &db.name),
-        ));
-        Some(db)
+        Self::on(TestTarget::PgBouncer, test).await
     }
 
     /// Whether the app reaches this database through a transaction pooler.
@@ -166,9 +83,16 @@ impl TestDb {
         self.direct.as_deref().unwrap_or(&self.url)
     }
 
-    /// The database's unique name.
+    /// The database's unique name (SQLite: the file's stem).
     pub fn name(&self) -> &str {
-        &self.name
+        let name = self.inner.name();
+        match self.backend {
+            Backend::Sqlite => std::path::Path::new(name)
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or(name),
+            _ => name,
+        }
     }
 
     /// The TOML inline table of a bind on this database (`{url="…", …}`), with `extra`
@@ -236,56 +160,6 @@ pub fn figment_with(binds: &[(&str, &TestDb)], extra: &str) -> Figment {
     figment.merge(Toml::string(extra))
 }
 
-async fn admin_execute(backend: Backend, admin: &str, sql: &str) -> Result<(), sqlx::Error> {
-    let _ = (admin, sql);
-    match backend {
-        #[cfg(feature = "postgres")]
-        Backend::Postgres => {
-            let mut conn = sqlx::PgConnection::connect(admin).await?;
-            conn.execute(AssertSqlSafe(sql.to_string())).await?;
-            conn.close().await
-        }
-        #[cfg(feature = "mysql")]
-        Backend::MySql => {
-            let mut conn = sqlx::MySqlConnection::connect(admin).await?;
-            conn.execute(AssertSqlSafe(sql.to_string())).await?;
-            conn.close().await
-        }
-        _ => Ok(()),
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        match (&self.admin, self.backend) {
-            (None, _) => {
-                let path = self.url.trim_start_matches("sqlite://").to_string();
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(format!("{path}{suffix}"));
-                }
-            }
-            (Some(admin), backend) => {
-                let sql = match backend {
-                    Backend::Postgres => {
-                        format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name)
-                    }
-                    _ => format!("DROP DATABASE IF EXISTS `{}`", self.name),
-                };
-                let admin = admin.clone();
-                // Drop runs inside the test's runtime: use a thread with its own.
-                let _ = std::thread::spawn(move || {
-                    let rt = rocket::tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .unwrap();
-                    rt.block_on(admin_execute(backend, &admin, &sql))
-                })
-                .join();
-            }
-        }
-    }
-}
-
 /// An independent connection to the test database (not through the app's pool), to check
 /// what was really committed.
 pub struct Probe {
@@ -295,9 +169,16 @@ pub struct Probe {
 
 impl TestDb {
     pub fn probe(&self) -> Probe {
+        Probe::of(&self.inner)
+    }
+}
+
+impl Probe {
+    /// An independent connection to a test kit's database.
+    pub fn of(db: &TestDatabase) -> Probe {
         Probe {
-            backend: self.backend,
-            url: self.direct.clone().unwrap_or_else(|| self.url.clone()),
+            backend: db.backend(),
+            url: db.probe_url().to_string(),
         }
     }
 }

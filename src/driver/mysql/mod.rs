@@ -5,5 +5,7 @@ mod dialect;
 pub(crate) mod introspect;
 pub(crate) mod migrate;
 pub(crate) mod pool;
+#[cfg(feature = "testing")]
+pub(crate) mod scratch;
 
 pub(crate) use dialect::MYSQL;

@@ -6,6 +6,8 @@ pub(crate) mod introspect;
 pub(crate) mod migrate;
 pub(crate) mod pool;
 pub(crate) mod replica;
+#[cfg(feature = "testing")]
+pub(crate) mod scratch;
 
 pub(crate) use dialect::POSTGRES;
 

@@ -7,6 +7,8 @@ pub(crate) mod introspect;
 mod link;
 pub(crate) mod migrate;
 pub(crate) mod pool;
+#[cfg(feature = "testing")]
+pub(crate) mod scratch;
 mod write_queue;
 
 pub(crate) use dialect::SQLITE;
