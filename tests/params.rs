@@ -3,14 +3,17 @@
 mod common;
 
 use chrono::{DateTime, Utc};
-use common::TestDb;
+use common::Probe;
+use rocket::figment::providers::{Format, Toml};
+use rocket::figment::Figment;
 use rocket::http::{ContentType, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
 use rocket::serde::json::Json;
-use rocket::{get, patch, post, routes, State};
+use rocket::{get, patch, post, routes, Build, Rocket, State};
 use rocket_alchemy::filters::SortOrder;
 use rocket_alchemy::pagination::CursorPage;
 use rocket_alchemy::service::{Operation, ToChanges, ToModel};
+use rocket_alchemy::testing::{TestApp, TestKit};
 use rocket_alchemy::{
     Alchemy, Changes, Jsonify, ListParams, ListSpec, Model, OffsetPagination, Repository,
     RepositoryError, Schema, Service, Session,
@@ -191,17 +194,27 @@ async fn one(id: Uuid, db: Session<'_>) -> Result<Jsonify<AuthorOut>, Repository
     ))
 }
 
-async fn client(db: &TestDb) -> Client {
-    let rocket = db
-        .rocket("[databases.default]\ncreate_all = true\ncommit_mode = \"autocommit\"")
+fn app(figment: Figment) -> Rocket<Build> {
+    rocket::custom(figment)
         .attach(Alchemy::fairing().model::<Author>().model::<Tag>())
         .mount(
             "/",
             routes![list, plain, tags, by_cursor, create, update, one],
         )
-        .register("/", rocket_alchemy::params::catchers());
-    Client::tracked(rocket).await.unwrap()
+        .register("/", rocket_alchemy::params::catchers())
 }
+
+fn config() -> Figment {
+    Figment::from(rocket::Config::default()).merge(
+        Toml::string(
+            "[default.databases.default]\nurl = \"sqlite://unused.db\"\ncommit_mode = \"autocommit\"",
+        )
+        .nested(),
+    )
+}
+
+/// The test kit: each test on its own copy of a `create_all` template.
+static KIT: TestKit = TestKit::new(app).figment(config);
 
 async fn body(r: LocalResponse<'_>) -> Value {
     assert_eq!(r.content_type(), Some(ContentType::JSON));
@@ -241,8 +254,8 @@ fn names(page: &Value) -> Vec<&str> {
         .collect()
 }
 
-async fn list_parameters(db: TestDb) {
-    let client = client(&db).await;
+async fn list_parameters(app: TestApp) {
+    let client = app.client();
     let created = seed(&client).await;
 
     let (status, page) = get(&client, "/authors").await;
@@ -347,8 +360,8 @@ async fn list_parameters(db: TestDb) {
     );
 }
 
-async fn bad_parameters(db: TestDb) {
-    let client = client(&db).await;
+async fn bad_parameters(app: TestApp) {
+    let client = app.client();
     seed(&client).await;
     let cases = [
         ("/authors?pageSize=0", "pageSize"),
@@ -394,8 +407,8 @@ async fn bad_parameters(db: TestDb) {
     assert_eq!((status, page["total"].as_u64()), (200, Some(0)));
 }
 
-async fn service_and_error_responses(db: TestDb) {
-    let client = client(&db).await;
+async fn service_and_error_responses(app: TestApp) {
+    let client = app.client();
     let created = seed(&client).await;
     let ann = created[0]["id"].as_str().unwrap().to_string();
 
@@ -470,7 +483,7 @@ async fn service_and_error_responses(db: TestDb) {
     for leak in ["SELECT", "INSERT", "constraint", "sqlx", "duplicate"] {
         assert!(!text.contains(leak), "{text}");
     }
-    assert_eq!(db.probe().count("author").await, 7);
+    assert_eq!(Probe::of(app.database("default")).count("author").await, 7);
 }
 
-backend_tests!(list_parameters, bad_parameters, service_and_error_responses);
+rocket_alchemy::test_on_backends!(KIT => list_parameters, bad_parameters, service_and_error_responses);

@@ -43,8 +43,8 @@ pub struct DatabaseConfig {
     /// Log every statement with its duration through `tracing`. _Default:_ `false`.
     pub echo: bool,
     /// Adds the number of statements each request ran on this bind to an
-    /// `X-Db-Statements: <bind>=<n>` response header, for local development and the
-    /// [test kit](crate::testing)'s statement budget. Honoured in debug builds and with the
+    /// `X-Db-Statements: <bind>=<n>` response header, for local development and the test
+    /// kit's statement budget (`rocket_alchemy::testing`, feature `testing`). Honoured in debug builds and with the
     /// `testing` feature; ignored (with a warning at launch) otherwise. _Default:_ `false`.
     pub statement_header: bool,
     /// `false`: connect at ignite and refuse the launch if the database is down. `true`:

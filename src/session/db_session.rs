@@ -195,7 +195,7 @@ impl DbSession {
 
     /// How many statements the session ran through its API ([`DbSession::execute`],
     /// the `fetch_*` methods, the repository and the service): what the statement budget of
-    /// the [test kit](crate::testing) and the `statement_header` setting report. Transaction
+    /// the test kit (`rocket_alchemy::testing`) and the `statement_header` setting report. Transaction
     /// control (`BEGIN`, `COMMIT`, savepoints) is not counted, and neither are statements
     /// sent through a raw sqlx connection ([`DbSession::conn`]), which the session cannot
     /// see.
