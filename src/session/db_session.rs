@@ -115,6 +115,8 @@ pub struct DbSession {
     committed_write: AtomicBool,
     /// Statements run through the session's API (see [`DbSession::statement_count`]).
     statements: AtomicU32,
+    /// Work waiting for the current transaction's commit ([`DbSession::on_commit`]).
+    pub(super) hooks: SyncMutex<Vec<super::after_commit::AfterCommit>>,
 }
 
 impl std::fmt::Debug for DbSession {
@@ -190,6 +192,7 @@ impl DbSession {
             at_least: AtomicU64::new(0),
             committed_write: AtomicBool::new(false),
             statements: AtomicU32::new(0),
+            hooks: SyncMutex::new(Vec::new()),
         }
     }
 
@@ -718,6 +721,15 @@ impl DbSession {
     }
 
     async fn commit_locked(&self, state: &mut State) -> Result<(), SessionError> {
+        let result = self.commit_transaction(state).await;
+        match result {
+            Ok(()) => self.run_after_commit().await,
+            Err(_) => self.drop_after_commit(),
+        }
+        result
+    }
+
+    async fn commit_transaction(&self, state: &mut State) -> Result<(), SessionError> {
         let (aborted, raw, wrote) = (state.aborted, state.raw, state.wrote);
         let link = state.reset();
         self.clear_dropped();
@@ -754,6 +766,7 @@ impl DbSession {
     }
 
     async fn rollback_locked(&self, state: &mut State) -> Result<(), SessionError> {
+        self.drop_after_commit();
         let wrote = state.wrote;
         let link = state.reset();
         self.clear_dropped();

@@ -2,6 +2,7 @@
 //! begins with, savepoints and raw connections.
 
 pub(crate) mod access;
+mod after_commit;
 mod connection;
 mod db_session;
 mod error;

@@ -114,10 +114,10 @@ impl Servers {
     /// printed); `Err`: the test must fail with this message.
     pub(crate) fn from_env(target: TestTarget, test: &str) -> Result<Option<Servers>, String> {
         if !target.backend().is_enabled() {
-            eprintln!(
+            skipped(&format!(
                 "SKIPPED {test} on {target}: rocket_alchemy's `{}` feature is disabled",
                 target.backend()
-            );
+            ));
             return Ok(None);
         }
         let mut urls = Vec::new();
@@ -131,9 +131,9 @@ impl Servers {
                     ))
                 }
                 _ => {
-                    eprintln!(
+                    skipped(&format!(
                         "SKIPPED {test} on {target}: set {env} to run it (CI=true makes this a failure)"
-                    );
+                    ));
                     return Ok(None);
                 }
             }
@@ -235,6 +235,14 @@ fn process_alive(pid: u32) -> Option<bool> {
     proc.join("self")
         .exists()
         .then(|| proc.join(pid.to_string()).exists())
+}
+
+/// Writes a `SKIPPED …` line straight to the process's stderr, in one write: the test
+/// harness captures `eprintln!` of passing tests, so the notice would never show (nor could
+/// a script count it).
+fn skipped(line: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
 }
 
 /// The folder of the kit's SQLite files.
