@@ -81,6 +81,7 @@ mod error;
 mod fairing;
 pub mod filters;
 pub mod fixtures;
+pub mod input;
 mod guard;
 mod launch;
 pub mod migrate;
@@ -123,7 +124,8 @@ pub type Pool = BindPool;
 #[deprecated(since = "0.2.0", note = "renamed to `AnyConnection`")]
 pub type Connection<'s> = AnyConnection<'s>;
 
-pub use rocket_alchemy_codegen::{Bind, Model};
+pub use crate::input::Patch;
+pub use rocket_alchemy_codegen::{Bind, Model, ToChanges, ToModel};
 
 pub use rocket;
 pub use sea_query;

@@ -5,6 +5,7 @@
 
 mod attr;
 mod bind;
+mod input;
 mod model;
 
 use proc_macro::TokenStream;
@@ -23,6 +24,25 @@ pub fn derive_bind(input: TokenStream) -> TokenStream {
 pub fn derive_model(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
     model::expand(&input)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Builds a model from an input struct by field name: see `rocket_alchemy::input`.
+#[proc_macro_derive(ToModel, attributes(input))]
+pub fn derive_to_model(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    input::expand_to_model(&input)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Builds the `Changes` of an update from a struct of `Patch` fields: see
+/// `rocket_alchemy::input`.
+#[proc_macro_derive(ToChanges, attributes(input))]
+pub fn derive_to_changes(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    input::expand_to_changes(&input)
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }

@@ -509,6 +509,16 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         }
 
         #[automatically_derived]
+        impl ::rocket_alchemy::input::Blank for #ident {
+            fn blank() -> Self {
+                #ident {
+                    #(#field_idents: ::std::default::Default::default(),)*
+                    #(#skipped,)*
+                }
+            }
+        }
+
+        #[automatically_derived]
         impl<'__r, __R: ::rocket_alchemy::sqlx::Row> ::rocket_alchemy::sqlx::FromRow<'__r, __R> for #ident
         where
             &'__r str: ::rocket_alchemy::sqlx::ColumnIndex<__R>,

@@ -72,7 +72,8 @@ pub struct DatabaseConfig {
     pub(crate) url_origin: Option<String>,
 }
 
-/// The keys of a bind that only a SQLite bind accepts.
+/// The keys of a bind that only a SQLite bind accepts (the test kit drops them elsewhere).
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
 pub(crate) const SQLITE_ONLY_KEYS: &[&str] = &[
     "busy_timeout",
     "journal_mode",
@@ -82,6 +83,7 @@ pub(crate) const SQLITE_ONLY_KEYS: &[&str] = &[
 ];
 
 /// The keys of a bind that only a PostgreSQL bind accepts.
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
 pub(crate) const POSTGRES_ONLY_KEYS: &[&str] =
     &["pooler", "direct_url", "replicas", "max_replica_lag"];
 

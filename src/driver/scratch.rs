@@ -1,8 +1,6 @@
 //! Scratch databases for the [test kit](crate::testing): created, cloned from a template and
 //! dropped, one module per backend.
 
-use std::time::Duration;
-
 use crate::config::Backend;
 
 /// Where a scratch database lives: a SQLite file, or a database on a server reached with an
@@ -11,6 +9,7 @@ use crate::config::Backend;
 pub(crate) struct Scratch {
     pub(crate) backend: Backend,
     /// The server's admin URL (unused for SQLite).
+    #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
     pub(crate) admin: String,
     /// The database name, or the SQLite file's path.
     pub(crate) name: String,
@@ -19,6 +18,7 @@ pub(crate) struct Scratch {
 /// What a frozen template holds besides its name: MySQL's `CREATE TABLE` statements and the
 /// tables with rows, captured once and replayed for every clone.
 #[derive(Debug, Clone, Default)]
+#[cfg_attr(not(feature = "mysql"), allow(dead_code))]
 pub(crate) struct Frozen {
     pub(crate) tables: Vec<(String, String)>,
     pub(crate) with_rows: Vec<String>,
@@ -123,6 +123,3 @@ impl Scratch {
         }
     }
 }
-
-/// How long a clone waits for a template still in use by another session, at most.
-pub(crate) const CLONE_RETRY: Duration = Duration::from_secs(10);

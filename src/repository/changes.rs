@@ -75,6 +75,12 @@ impl<M: Model> Changes<M> {
         Ok(self)
     }
 
+    /// Sets column `column` (a name from the model's metadata) to `value`, unchecked.
+    pub(crate) fn set_raw(mut self, column: &'static str, value: Value) -> Self {
+        self.push(column, value);
+        self
+    }
+
     fn push(&mut self, column: &'static str, value: Value) {
         self.values.retain(|(c, _)| *c != column);
         self.values.push((column, value));

@@ -1,12 +1,13 @@
 //! PostgreSQL scratch databases: `CREATE DATABASE … TEMPLATE`, a copy the server makes of
 //! a migrated template.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgConnection;
 use sqlx::{AssertSqlSafe, Connection};
 
-use crate::driver::scratch::CLONE_RETRY;
+/// How long a clone waits for a template still in use by another session, at most.
+const CLONE_RETRY: Duration = Duration::from_secs(10);
 
 fn quoted(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -57,7 +58,7 @@ pub(crate) async fn clone(admin: &str, template: &str, clone: &str) -> Result<()
             Err(sqlx::Error::Database(e))
                 if e.code().as_deref() == Some("55006") && started.elapsed() < CLONE_RETRY =>
             {
-                rocket::tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                rocket::tokio::time::sleep(Duration::from_millis(20)).await;
             }
             other => return other,
         }
