@@ -70,4 +70,12 @@ say "PostgreSQL: ${TEST_POSTGRES_URL:-(skipped)}"
 say "Replica:    ${TEST_REPLICA_URL:-(skipped)}"
 say "PgBouncer:  ${TEST_PGBOUNCER_URL:-(skipped)}"
 say "MySQL:      ${TEST_MYSQL_URL:-(skipped)}"
-cargo test --workspace "$@"
+
+# Tests' stderr goes through a copy (stdout untouched) so the skipped ones can be counted;
+# pipefail (set above) keeps cargo's exit status.
+skip_log="$(mktemp)"
+status=0
+{ cargo test --workspace "$@" 2>&1 1>&3 3>&- | tee "$skip_log" >&2; } 3>&1 || status=$?
+report_skipped "$skip_log"
+rm -f "$skip_log"
+exit "$status"

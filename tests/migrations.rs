@@ -504,20 +504,30 @@ async fn applied_versions(db: &TestDb) -> Vec<String> {
     text_column(db, sql).await
 }
 
-/// Two processes upgrading at once apply each migration once.
+/// Two processes upgrading at once, one migration slow enough (a second of server time, a
+/// heavy recursive query on SQLite) for them to overlap: both succeed, each migration is
+/// applied once (its one insert is there once, checked through another connection) and the
+/// history holds one row per migration.
 async fn concurrent_upgrades(db: TestDb) {
     let cli = Cli::new(example("catalog"), &db, "concurrent");
     cli.ok(&["revision", "--autogenerate", "-m", "init"]);
     cli.ok(&["revision", "-m", "slow"]);
-    let slow = match db.backend {
-        Backend::Postgres => "SELECT pg_sleep(0.5);",
-        Backend::MySql => "SELECT SLEEP(0.5);",
-        Backend::Sqlite => "CREATE TABLE slow_marker (id INTEGER);",
+    let wait = match db.backend {
+        Backend::Postgres => "SELECT pg_sleep(1);",
+        Backend::MySql => "DO SLEEP(1);",
+        Backend::Sqlite => "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000) SELECT COUNT(*) FROM n;",
     };
+    let slow = format!(
+        "CREATE TABLE slow_marker (id INTEGER);\n{wait}\nINSERT INTO slow_marker (id) VALUES (1);"
+    );
     for file in cli.files() {
         if file.contains("_slow.up.sql") {
             let path = cli.migrations().join(&file);
-            std::fs::write(&path, std::fs::read_to_string(&path).unwrap() + slow + "\n").unwrap();
+            std::fs::write(
+                &path,
+                std::fs::read_to_string(&path).unwrap() + &slow + "\n",
+            )
+            .unwrap();
         }
     }
     let spawn = || {
@@ -545,6 +555,11 @@ async fn concurrent_upgrades(db: TestDb) {
         .sum::<usize>();
     assert_eq!(applied_lines, 2, "each migration applied once in all");
     assert_eq!(applied_versions(&db).await.len(), 2);
+    assert_eq!(
+        db.probe().count("slow_marker").await,
+        1,
+        "the slow migration ran once"
+    );
 }
 
 /// A failing migration leaves schema and tracking table as they were and names the file and

@@ -48,8 +48,39 @@ async fn upload(label: &str, body: Data<'_>, session: Session<'_>) -> Result<Sta
     }
 }
 
+/// Signals between [`hold`] and its test: the handler says when it has written, then waits
+/// to be released.
+#[derive(Default)]
+struct Hold {
+    written: rocket::tokio::sync::Notify,
+    release: rocket::tokio::sync::Notify,
+}
+
+/// Writes, says so, then waits for the test before answering 201: the client can leave
+/// while the handler is still running, without the handler touching the connection.
+#[post("/hold/<label>")]
+async fn hold(
+    label: &str,
+    session: Session<'_>,
+    hold: &rocket::State<std::sync::Arc<Hold>>,
+) -> Result<Status, SessionError> {
+    session.execute(&insert(label)).await?;
+    hold.written.notify_one();
+    hold.release.notified().await;
+    Ok(Status::Created)
+}
+
 /// Launches on an ephemeral port; returns the port and the managed handle.
 async fn serve(db: &TestDb, extra: &str) -> (u16, Alchemy, rocket::Shutdown) {
+    serve_with(db, extra, std::sync::Arc::default()).await
+}
+
+/// [`serve`], with the [`Hold`] the `/hold` route waits on.
+async fn serve_with(
+    db: &TestDb,
+    extra: &str,
+    hold_state: std::sync::Arc<Hold>,
+) -> (u16, Alchemy, rocket::Shutdown) {
     let (tx, rx) = rocket::tokio::sync::oneshot::channel();
     let tx = std::sync::Mutex::new(Some(tx));
     let rocket = db
@@ -68,7 +99,8 @@ async fn serve(db: &TestDb, extra: &str) -> (u16, Alchemy, rocket::Shutdown) {
                     .send((port, alchemy, shutdown));
             })
         }))
-        .mount("/", routes![write, upload]);
+        .manage(hold_state)
+        .mount("/", routes![write, upload, hold]);
     rocket::tokio::spawn(rocket.launch());
     rx.await.expect("rocket launched")
 }
@@ -127,8 +159,8 @@ async fn fifty_concurrent_writers(db: TestDb) {
     shutdown.notify();
 }
 
-/// A client that goes away mid-request: the handler's write is rolled back and its
-/// connection returns to the pool.
+/// A client that goes away mid-body: the handler's body read fails, it answers 400, so its
+/// write is rolled back and its connection returns to the pool.
 async fn client_gone_mid_request_rolls_back(db: TestDb) {
     let (port, alchemy, shutdown) = serve(
         &db,
@@ -163,7 +195,48 @@ async fn client_gone_mid_request_rolls_back(db: TestDb) {
     shutdown.notify();
 }
 
-backend_tests!(fifty_concurrent_writers, client_gone_mid_request_rolls_back);
+/// A client that leaves while the handler runs, the handler not reading from it: Rocket 0.5
+/// does not cancel the handler (it runs in a task of its own) and nobody tells the session,
+/// so the final status decides as for any request — the 201 commits the write nobody will
+/// read about. Pins what the README says of clients that go away.
+async fn client_gone_while_handler_runs_commits_by_status(db: TestDb) {
+    let state = std::sync::Arc::new(Hold::default());
+    let (port, alchemy, shutdown) = serve_with(
+        &db,
+        "[databases.default]\ncommit_mode = \"autocommit\"\ncreate_all = true\nmax_connections = 2",
+        state.clone(),
+    )
+    .await;
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .write_all(b"POST /hold/left HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        .unwrap();
+    stream.flush().unwrap();
+    state.written.notified().await;
+    stream.shutdown(std::net::Shutdown::Both).unwrap();
+    drop(stream); // gone before any response
+                  // Give the server every chance to notice the closed socket before the handler returns.
+    rocket::tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        db.probe().count_where("hit", "label", "left").await,
+        0,
+        "not committed while the handler runs"
+    );
+    state.release.notify_one();
+    idle_equals_size(&alchemy).await; // the fairing has committed or rolled back
+    assert_eq!(
+        db.probe().count_where("hit", "label", "left").await,
+        1,
+        "the handler finished with 201 after its client left: committed by status"
+    );
+    shutdown.notify();
+}
+
+backend_tests!(
+    fifty_concurrent_writers,
+    client_gone_mid_request_rolls_back,
+    client_gone_while_handler_runs_commits_by_status
+);
 
 /// The example binary: `ROCKET_PORT` and `ROCKET_DATABASES` (url and commit_mode of each
 /// bind) override `Rocket.toml`.

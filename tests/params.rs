@@ -486,4 +486,101 @@ async fn service_and_error_responses(app: TestApp) {
     assert_eq!(Probe::of(app.database("default")).count("author").await, 7);
 }
 
+/// The Rocket `secret_key` of [`forged_cursors_are_rejected`]: the test derives the cursor key
+/// from it as the README documents, independently of the crate's codec.
+const SECRET: &str = "a test secret the cursor key is derived from";
+
+/// HMAC-SHA256 of `payload` under the key the README documents for an app with `secret_key`
+/// [`SECRET`]: SHA-256 of `"rocket_alchemy cursor\0"` followed by the secret.
+fn sign(payload: &[u8]) -> Vec<u8> {
+    use hmac::{KeyInit, Mac};
+    use sha2::Digest;
+    let key = sha2::Sha256::new()
+        .chain_update(b"rocket_alchemy cursor\0")
+        .chain_update(SECRET.as_bytes())
+        .finalize();
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&key).unwrap();
+    mac.update(payload);
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// base64url (no padding) of `payload` followed by `tag`: a cursor as the codec lays it out.
+fn cursor_of(payload: &[u8], tag: &[u8]) -> String {
+    use base64::Engine;
+    let mut bytes = payload.to_vec();
+    bytes.extend_from_slice(tag);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Cursors are signed: a well-formed cursor naming another position (same ordering, valid
+/// values) is refused with a wrong or missing signature, and accepted — and honoured — when
+/// signed with the app's key. Only the signature separates the two, so the test fails if
+/// the check is skipped.
+async fn forged_cursors_are_rejected(app: TestApp) {
+    use base64::Engine;
+    let client = app.client();
+    seed(&client).await;
+    let first = "/authors/cursor?pageSize=3&orderBy=rank&sortOrder=asc";
+    let (status, page) = get(&client, first).await;
+    assert_eq!(status, 200, "{page}");
+    let issued = page["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_string();
+
+    // The server's cursor, taken apart by hand: JSON payload, then a 32-byte HMAC tag.
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&issued)
+        .unwrap();
+    let (payload, tag) = bytes.split_at(bytes.len() - 32);
+    assert_eq!(
+        sign(payload),
+        tag,
+        "the key the README documents signs the cursors"
+    );
+    let mut json: Value = serde_json::from_slice(payload).unwrap();
+    assert_eq!(json["o"], json!(["rank:0", "id:0"]), "{json}");
+    assert_eq!(json["p"].as_array().map(Vec::len), Some(2), "{json}");
+    let (status, page) = get(&client, &format!("{first}&cursor={issued}")).await;
+    assert_eq!(status, 200, "the issued cursor is accepted: {page}");
+    assert_eq!(names(&page).len(), 3);
+
+    // Another position: after every rank-1 row, so the next page is the rank-2 rows.
+    json["p"] = json!(["1", "ffffffff-ffff-ffff-ffff-ffffffffffff"]);
+    let forged = serde_json::to_vec(&json).unwrap();
+    let detail = Some("cursor is invalid or expired");
+    for (what, cursor) in [
+        ("the issued cursor's signature", cursor_of(&forged, tag)),
+        ("a zero signature", cursor_of(&forged, &[0; 32])),
+        ("a signature with one bit altered", {
+            let mut bad = sign(&forged);
+            bad[0] ^= 1;
+            cursor_of(&forged, &bad)
+        }),
+    ] {
+        let (status, error) = get(&client, &format!("{first}&cursor={cursor}")).await;
+        assert_eq!(
+            (status, error["detail"].as_str()),
+            (400, detail),
+            "a forged position with {what} is refused: {error}"
+        );
+    }
+    // Signed with the app's key, the same payload is accepted and names that position.
+    let signed = cursor_of(&forged, &sign(&forged));
+    let (status, page) = get(&client, &format!("{first}&cursor={signed}")).await;
+    assert_eq!(status, 200, "a correctly signed cursor is accepted: {page}");
+    let mut found = names(&page);
+    found.sort();
+    assert_eq!(found, ["Cyd", "fay"], "the signed position is honoured");
+}
+
+/// The app with a Rocket `secret_key` of [`SECRET`].
+fn with_secret(figment: Figment) -> Figment {
+    figment.merge(rocket::figment::providers::Serialized::default(
+        "secret_key",
+        SECRET,
+    ))
+}
+
 rocket_alchemy::test_on_backends!(KIT => list_parameters, bad_parameters, service_and_error_responses);
+rocket_alchemy::test_on_backends!(KIT, with = with_secret => forged_cursors_are_rejected);

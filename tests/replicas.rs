@@ -103,7 +103,10 @@ async fn replica_of(db: &TestDb) -> Option<String> {
             panic!("CI=true but {REPLICA_ENV} is not set: the replica tests cannot run")
         }
         _ => {
-            eprintln!("SKIPPED: set {REPLICA_ENV} to run the replica tests");
+            common::skipped(&format!(
+                "SKIPPED {} on the replica: set {REPLICA_ENV} to run it (CI=true makes this a failure)",
+                db.name()
+            ));
             return None;
         }
     };

@@ -388,4 +388,93 @@ async fn column_types_round_trip(db: TestDb) {
     alchemy.close().await;
 }
 
-backend_tests!(create_all_ordered_named_idempotent, column_types_round_trip);
+/// How many tables named `table` the server's catalog lists in the test database.
+async fn tables_named(db: &TestDb, table: &str) -> i64 {
+    let q = match db.backend {
+        Backend::Sqlite => {
+            format!("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '{table}'")
+        }
+        Backend::Postgres => format!(
+            "SELECT COUNT(*) FROM pg_tables WHERE schemaname = 'public' AND tablename = '{table}'"
+        ),
+        Backend::MySql => format!(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '{table}'"
+        ),
+    };
+    db.probe().scalar(&q).await
+}
+
+/// Four instances igniting at once on a fresh database, each with `create_all`: the schema
+/// lock serializes them, so every one launches (none trips over a table another is
+/// creating) and the catalog holds each table once, with exactly the objects one
+/// `create_all` alone makes on another fresh database.
+async fn concurrent_launches_on_a_fresh_database(db: TestDb) {
+    let reference = db.sibling("create_all_alone").await;
+    open(&reference).await.close().await;
+    let expected = table_count(&reference).await;
+    let ignite = || {
+        rocket::custom(db.figment("[databases.default]\ncreate_all = true\nmax_connections = 2"))
+            .attach(
+                Alchemy::fairing()
+                    .model::<Volume>()
+                    .model::<Writer>()
+                    .model::<AllTypes>()
+                    .model::<Publisher>(),
+            )
+            .ignite()
+    };
+    let launched = tokio::join!(ignite(), ignite(), ignite(), ignite());
+    let launched = [launched.0, launched.1, launched.2, launched.3];
+    for (i, rocket) in launched.into_iter().enumerate() {
+        let rocket = rocket.unwrap_or_else(|e| panic!("instance {i} did not launch: {e}"));
+        Alchemy::fetch(&rocket).unwrap().close().await;
+    }
+    for table in ["publisher", "writer", "volume", "all_types"] {
+        assert_eq!(tables_named(&db, table).await, 1, "{table}");
+    }
+    assert_eq!(
+        table_count(&db).await,
+        expected,
+        "the same tables and indexes as one create_all alone"
+    );
+}
+
+backend_tests!(
+    create_all_ordered_named_idempotent,
+    column_types_round_trip,
+    concurrent_launches_on_a_fresh_database
+);
+
+/// MySQL: while another session holds the schema lock for the whole wait, `create_all`
+/// refuses to run (`GET_LOCK` answered 0): the launch fails naming the bind and the lock,
+/// and no table was created. Takes the lock's 60-second wait.
+#[cfg(feature = "mysql")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_all_refuses_to_run_without_the_mysql_schema_lock() {
+    use sqlx::Connection;
+    let Some(db) = TestDb::mysql("create_all_lock_held").await else {
+        return;
+    };
+    let mut holder = sqlx::MySqlConnection::connect(db.probe_url())
+        .await
+        .unwrap();
+    let (got,): (Option<i64>,) =
+        sqlx::query_as("SELECT GET_LOCK(CONCAT('rocket_alchemy_schema_', DATABASE()), 0)")
+            .fetch_one(&mut holder)
+            .await
+            .unwrap();
+    assert_eq!(got, Some(1), "the test holds the schema lock");
+    let figment = db.figment("[databases.default]\ncreate_all = true\nmax_connections = 2");
+    let error = match Alchemy::open(&figment, &TABLES).await {
+        Ok(_) => panic!("create_all ran without the schema lock"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        error.contains("`default`") && error.contains("schema lock"),
+        "{error}"
+    );
+    for table in ["publisher", "writer", "volume", "all_types"] {
+        assert_eq!(tables_named(&db, table).await, 0, "{table} was created");
+    }
+    holder.close().await.unwrap();
+}

@@ -24,7 +24,9 @@ fn struct_attrs(input: &DeriveInput, derive: &str) -> syn::Result<InputAttrs> {
                 check = Some(meta.value()?.parse::<Path>()?);
                 Ok(())
             } else {
-                Err(meta.error("unknown input attribute; expected `model = Model` or `check = path::to::fn`"))
+                Err(meta.error(
+                    "unknown input attribute; expected `model = Model` or `check = path::to::fn`",
+                ))
             }
         })?;
     }
@@ -54,19 +56,22 @@ fn skipped(attrs: &[Attribute]) -> syn::Result<bool> {
 
 /// Whether `attrs` hold `#[serde(default)]` (or `#[serde(default = "…")]`).
 fn serde_default(attrs: &[Attribute]) -> bool {
-    attrs.iter().filter(|a| a.path().is_ident("serde")).any(|a| {
-        let mut found = false;
-        let _ = a.parse_nested_meta(|meta| {
-            if meta.path.is_ident("default") {
-                found = true;
-            }
-            if meta.input.peek(syn::Token![=]) {
-                let _: syn::Expr = meta.value()?.parse()?;
-            }
-            Ok(())
-        });
-        found
-    })
+    attrs
+        .iter()
+        .filter(|a| a.path().is_ident("serde"))
+        .any(|a| {
+            let mut found = false;
+            let _ = a.parse_nested_meta(|meta| {
+                if meta.path.is_ident("default") {
+                    found = true;
+                }
+                if meta.input.peek(syn::Token![=]) {
+                    let _: syn::Expr = meta.value()?.parse()?;
+                }
+                Ok(())
+            });
+            found
+        })
 }
 
 fn is_patch(ty: &Type) -> bool {
