@@ -13,7 +13,7 @@ use crate::config::Backend;
 use crate::driver::ddl::DdlError;
 use crate::driver::{build_schema, BindPool, SchemaStatement};
 use crate::error::kind::{DbErrorKind, ErrorKind};
-use crate::model::{Column, Literal, PrimaryKey, ReferentialAction, Table};
+use crate::model::{AuditColumn, Column, Literal, PrimaryKey, ReferentialAction, Table};
 
 /// A failure while creating or dropping tables.
 #[derive(Debug, thiserror::Error)]
@@ -124,8 +124,15 @@ pub(crate) fn column_def(column: &Column, backend: Backend) -> sea_query::Column
     if let Some(value) = column.default {
         def.default(literal(value));
     }
-    if column.audit.is_some() {
-        def.default(Expr::cust(dialect.now()));
+    match column.audit {
+        Some(AuditColumn::CreatedAt | AuditColumn::UpdatedAt) => {
+            def.default(Expr::cust(dialect.now()));
+        }
+        // Rows that exist when the column is added start at version 1.
+        Some(AuditColumn::Version) => {
+            def.default(1);
+        }
+        _ => {}
     }
     def
 }

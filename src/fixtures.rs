@@ -122,13 +122,15 @@ pub async fn rows(pool: &BindPool, table: &Table) -> Result<Vec<Map<String, Json
         .to_owned();
     let mut out = Vec::new();
     macro_rules! collect {
-        ($pool:expr, $builder:expr) => {{
-            let sql = select.to_string($builder);
-            // Unnamed: fixtures may run through a transaction pooler.
-            let rows = sqlx::query(AssertSqlSafe(sql))
-                .persistent(false)
-                .fetch_all($pool)
-                .await?;
+        // One simple query (no parameters): through a transaction pooler, an unnamed
+        // statement's parse and execute may reach two server connections.
+        (@simple $pool:expr, $builder:expr) => {{
+            let sql = AssertSqlSafe(select.to_string($builder));
+            let rows = sqlx::raw_sql(sql).fetch_all($pool).await?;
+            collect!(@rows rows)
+        }};
+        (@rows $rows:expr) => {{
+            let rows = $rows;
             for row in rows {
                 let mut object = Map::new();
                 for c in table.columns {
@@ -137,12 +139,17 @@ pub async fn rows(pool: &BindPool, table: &Table) -> Result<Vec<Map<String, Json
                 out.push(object);
             }
         }};
+        ($pool:expr, $builder:expr) => {{
+            let sql = AssertSqlSafe(select.to_string($builder));
+            let rows = sqlx::query(sql).persistent(false).fetch_all($pool).await?;
+            collect!(@rows rows)
+        }};
     }
     match pool {
         #[cfg(feature = "sqlite")]
         BindPool::Sqlite(pool) => collect!(pool, sea_query::SqliteQueryBuilder),
         #[cfg(feature = "postgres")]
-        BindPool::Postgres(pool) => collect!(pool, sea_query::PostgresQueryBuilder),
+        BindPool::Postgres(pool) => collect!(@simple pool, sea_query::PostgresQueryBuilder),
         #[cfg(feature = "mysql")]
         BindPool::MySql(pool) => collect!(pool, sea_query::MysqlQueryBuilder),
     }

@@ -88,6 +88,7 @@ pub mod migrate;
 pub mod model;
 pub mod pagination;
 pub mod params;
+pub mod precondition;
 pub mod repository;
 pub mod service;
 mod session;

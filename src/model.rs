@@ -305,13 +305,20 @@ pub enum Literal {
     Str(&'static str),
 }
 
-/// Which audit timestamp a column holds.
+/// A column the repository manages itself (input and `Changes` never set it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum AuditColumn {
     /// Set when the row is inserted.
     CreatedAt,
     /// Set when the row is inserted and moved forward when it is updated.
     UpdatedAt,
+    /// `#[model(version)]`: 1 on insert; every update through the repository checks it is
+    /// still the value read and adds 1 (optimistic locking).
+    Version,
+    /// `#[model(soft_delete)]`: NULL while the row is live; `delete` sets it instead of
+    /// deleting, and reads skip rows where it is set.
+    DeletedAt,
 }
 
 /// One column of a model's table.
@@ -482,6 +489,12 @@ pub trait ModelExt: Model {
         insert.columns(columns);
         insert.values_panic(values);
         insert
+    }
+
+    /// The row's HTTP `ETag` (a quoted strong entity tag): its `#[model(version)]`, else its
+    /// `updated_at` in microseconds, else `None`. See [`precondition`](crate::precondition).
+    fn etag(&self) -> Option<String> {
+        crate::precondition::etag_of(self)
     }
 
     /// A `SELECT` of every column of this model's table.

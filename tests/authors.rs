@@ -305,6 +305,28 @@ async fn contract(app: TestApp) {
         (3, 2, 5),
         "two successful updates audited"
     );
+    // An explicit null for the required name: 422 naming the field, nothing written.
+    let r = client
+        .patch(format!("/authors/{id}"))
+        .header(ContentType::JSON)
+        .body("{\"name\": null, \"dob\": \"2000-01-01\"}")
+        .dispatch()
+        .await;
+    assert_eq!(r.status().code, 422, "null for a required field");
+    let error = json_of(r).await;
+    assert!(
+        error["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("`name` must not be null"),
+        "{error}"
+    );
+    let stored = app
+        .main
+        .count_where("author", "name", "Ursula Le Guin")
+        .await;
+    assert_eq!(stored, 1, "the name is kept");
+    assert_eq!(app.counts().await, (3, 2, 5), "nothing written or audited");
 
     // GET /authors: pagination, ordering, search, bad parameters
     for i in 0..9 {

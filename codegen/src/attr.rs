@@ -25,6 +25,8 @@ pub struct FieldAttrs {
     pub column: Option<LitStr>,
     pub created_at: Option<proc_macro2::Span>,
     pub updated_at: Option<proc_macro2::Span>,
+    pub version: Option<proc_macro2::Span>,
+    pub soft_delete: Option<proc_macro2::Span>,
     pub skip: Option<proc_macro2::Span>,
 }
 
@@ -121,12 +123,17 @@ pub fn field_attrs(attrs: &[Attribute]) -> syn::Result<FieldAttrs> {
                 once(&mut out.created_at, &meta, span)
             } else if path.is_ident("updated_at") {
                 once(&mut out.updated_at, &meta, span)
+            } else if path.is_ident("version") {
+                once(&mut out.version, &meta, span)
+            } else if path.is_ident("soft_delete") {
+                once(&mut out.soft_delete, &meta, span)
             } else if path.is_ident("skip") {
                 once(&mut out.skip, &meta, span)
             } else {
                 Err(meta.error(
                     "unknown model attribute; expected one of: primary_key, max_length, unique, index, \
-                     references, on_delete, on_update, default, column, created_at, updated_at, skip",
+                     references, on_delete, on_update, default, column, created_at, updated_at, version, \
+                     soft_delete, skip",
                 ))
             }
         })?;

@@ -165,6 +165,7 @@ pub fn expand_to_changes(input: &DeriveInput) -> syn::Result<TokenStream> {
     Ok(quote! {
         #[automatically_derived]
         impl ::rocket_alchemy::service::ToChanges<#model> for #ident {
+            #[allow(unused_mut)]
             fn to_changes(
                 mut self,
             ) -> ::std::result::Result<
@@ -207,6 +208,7 @@ pub fn expand_to_model(input: &DeriveInput) -> syn::Result<TokenStream> {
     Ok(quote_spanned! {ident.span()=>
         #[automatically_derived]
         impl ::rocket_alchemy::service::ToModel<#model> for #ident {
+            #[allow(unused_mut)]
             fn to_model(
                 mut self,
                 _: ::rocket_alchemy::service::Operation,

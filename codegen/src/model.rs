@@ -175,6 +175,8 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
                 || attrs.column.is_some()
                 || attrs.created_at.is_some()
                 || attrs.updated_at.is_some()
+                || attrs.version.is_some()
+                || attrs.soft_delete.is_some()
                 || attrs.on_delete.is_some()
                 || attrs.on_update.is_some();
             if others {
@@ -314,6 +316,53 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         }
     }
 
+    // Managed columns: the optimistic-locking version and the soft-delete timestamp.
+    for (pick, what) in [(0, "version"), (1, "soft_delete")] {
+        let marked: Vec<usize> = columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| [c.attrs.version, c.attrs.soft_delete][pick].is_some())
+            .map(|(i, _)| i)
+            .collect();
+        if let Some(&second) = marked.get(1) {
+            let span = [
+                columns[second].attrs.version,
+                columns[second].attrs.soft_delete,
+            ][pick];
+            return Err(syn::Error::new(
+                span.expect("marked"),
+                format!("only one field can be the model's `{what}` column"),
+            ));
+        }
+        let Some(&i) = marked.first() else { continue };
+        let column = &mut columns[i];
+        let span = [column.attrs.version, column.attrs.soft_delete][pick].expect("marked");
+        if column.pk.is_some() || column.audit.is_some() {
+            return Err(syn::Error::new(
+                span,
+                format!("`{what}` cannot be the primary key or an audit column"),
+            ));
+        }
+        column.audit = Some(match pick {
+            0 if matches!(column.kind, Kind::Integer | Kind::BigInt) && !column.nullable => {
+                quote!(Version)
+            }
+            0 => {
+                return Err(syn::Error::new(
+                    span,
+                    "the `version` column must be an `i64` (or `i32`), not an Option",
+                ))
+            }
+            _ if column.kind == Kind::DateTimeUtc && column.nullable => quote!(DeletedAt),
+            _ => {
+                return Err(syn::Error::new(
+                    span,
+                    "the `soft_delete` column must be an `Option<DateTime<Utc>>` (NULL while the row is live)",
+                ))
+            }
+        });
+    }
+
     // Per-column checks.
     for column in &columns {
         let a = &column.attrs;
@@ -402,6 +451,12 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
                 .as_ref()
                 .is_some_and(|a| a.to_string() == "UpdatedAt")
         })
+        .map(|c| &c.ident)
+        .collect();
+
+    let stamp_version: Vec<&syn::Ident> = columns
+        .iter()
+        .filter(|c| c.audit.as_ref().is_some_and(|a| a.to_string() == "Version"))
         .map(|c| &c.ident)
         .collect();
 
@@ -500,6 +555,7 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
                 #pk_generate
                 #(self.#stamp_created = now;)*
                 #(self.#stamp_updated = now;)*
+                #(self.#stamp_version = 1;)*
             }
 
             fn touch(&mut self, now: ::rocket_alchemy::__private::DateTime<::rocket_alchemy::__private::Utc>) {

@@ -10,12 +10,12 @@ use rocket::response::Redirect;
 use rocket::serde::json::Json;
 use rocket::{delete, get, patch, post, routes, Build, Rocket, State};
 use rocket_alchemy::filters::SortOrder;
-use rocket_alchemy::service::{Operation, ToChanges, ToModel};
+use rocket_alchemy::service::Operation;
 use rocket_alchemy::{
-    Alchemy, Bind, Changes, CommitMode, DbSession, Jsonify, ListParams, ListSpec, Model,
-    OffsetPagination, Repository, RepositoryError, Schema, Service, Session,
+    Alchemy, Bind, CommitMode, DbSession, Jsonify, ListParams, ListSpec, Model, OffsetPagination,
+    Patch, Repository, RepositoryError, Schema, Service, Session, ToChanges, ToModel,
 };
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// The audit database.
@@ -72,14 +72,15 @@ impl ListSpec for AuditEntry {
 
 // ---- inputs ------------------------------------------------------------------------------
 
+/// A name as stored: trimmed, not blank (its length is the column's `max_length`, checked by
+/// the input derives).
 fn name(raw: &str) -> Result<String, RepositoryError> {
     let name = raw.trim();
-    match name.chars().count() {
-        0 => Err(RepositoryError::Validation("name must not be empty".into())),
-        n if n > 100 => Err(RepositoryError::Validation(
-            "name must be at most 100 characters".into(),
+    match name.is_empty() {
+        true => Err(RepositoryError::Validation(
+            "`name` must not be empty".into(),
         )),
-        _ => Ok(name.to_string()),
+        false => Ok(name.to_string()),
     }
 }
 
@@ -93,39 +94,39 @@ fn new_author(name: String, dob: Option<NaiveDate>) -> Author {
     }
 }
 
-/// `POST /authors` and `/authors/batch` items.
-#[derive(Deserialize, Debug)]
+/// `POST /authors` and `/authors/batch` items: mapped onto `Author` by field name (checked
+/// at compile time), `name` trimmed first, its `max_length` checked.
+#[derive(Deserialize, Debug, ToModel)]
+#[input(model = Author, check = AuthorCreate::normalize)]
 pub struct AuthorCreate {
     pub name: String,
     #[serde(default)]
     pub dob: Option<NaiveDate>,
 }
 
-impl ToModel<Author> for AuthorCreate {
-    fn to_model(self, _: Operation) -> Result<Author, RepositoryError> {
-        Ok(new_author(name(&self.name)?, self.dob))
+impl AuthorCreate {
+    fn normalize(&mut self) -> Result<(), RepositoryError> {
+        self.name = name(&self.name)?;
+        Ok(())
     }
 }
 
-/// `PATCH /authors/<id>`: absent fields are left alone, `"dob": null` clears it.
-#[derive(Deserialize, Debug, Default)]
+/// `PATCH /authors/<id>`: an absent field is left alone, `"dob": null` clears it, and
+/// `"name": null` is a 422 (the column is required) — `Patch` tells the three apart.
+#[derive(Deserialize, Debug, Default, ToChanges)]
+#[serde(default)]
+#[input(model = Author, check = AuthorPatch::normalize)]
 pub struct AuthorPatch {
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default, deserialize_with = "present")]
-    pub dob: Option<Option<NaiveDate>>,
+    pub name: Patch<String>,
+    pub dob: Patch<NaiveDate>,
 }
 
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<NaiveDate>>, D::Error> {
-    Option::<NaiveDate>::deserialize(d).map(Some)
-}
-
-impl ToChanges<Author> for AuthorPatch {
-    fn to_changes(self) -> Result<Changes<Author>, RepositoryError> {
-        let name = self.name.as_deref().map(name).transpose()?;
-        Ok(Changes::new()
-            .set_if(Author::NAME, name)
-            .set_if(Author::DOB, self.dob))
+impl AuthorPatch {
+    fn normalize(&mut self) -> Result<(), RepositoryError> {
+        if let Patch::Value(raw) = &self.name {
+            self.name = Patch::Value(name(raw)?);
+        }
+        Ok(())
     }
 }
 
@@ -144,7 +145,9 @@ impl ToModel<Author> for AuthorForm<'_> {
                 RepositoryError::Validation(format!("dob must be YYYY-MM-DD, got `{raw}`"))
             })?),
         };
-        Ok(new_author(name(self.name)?, dob))
+        let author = new_author(name(self.name)?, dob);
+        rocket_alchemy::input::validate(&author)?;
+        Ok(author)
     }
 }
 

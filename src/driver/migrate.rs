@@ -12,7 +12,7 @@ use sqlx::AssertSqlSafe;
 
 use super::{with_pool, BindPool};
 use crate::config::Backend;
-use crate::model::{Column, Literal, ReferentialAction};
+use crate::model::{AuditColumn, Column, Literal, ReferentialAction};
 
 #[cfg(feature = "mysql")]
 use sqlx::mysql::MySql;
@@ -130,8 +130,12 @@ pub(crate) trait MigrationDialect: Send + Sync + 'static {
 
     /// The default SQL of a model column (`None`: no default).
     fn default_sql(&self, column: &Column) -> Option<String> {
-        if column.audit.is_some() {
-            return Some(self.current_timestamp().into());
+        match column.audit {
+            Some(AuditColumn::CreatedAt | AuditColumn::UpdatedAt) => {
+                return Some(self.current_timestamp().into())
+            }
+            Some(AuditColumn::Version) => return Some("1".into()),
+            _ => {}
         }
         column.default.map(|literal| match literal {
             Literal::Bool(b) => self.bool_literal(b),

@@ -98,6 +98,11 @@ pub enum ErrorKind {
     InvalidRequest,
     /// The input failed validation (422).
     Validation,
+    /// An update lost to another one: the row's `#[model(version)]` is no longer the one
+    /// the update was based on (409; retrying the same request cannot succeed: reload).
+    StaleWrite,
+    /// The request's `If-Match` does not match the resource's current `ETag` (412).
+    PreconditionFailed,
     /// `COMMIT` lost its connection: the transaction may or may not have committed (500;
     /// not 503, which would invite a blind retry).
     CommitOutcomeUnknown,
@@ -123,6 +128,8 @@ impl ErrorKind {
             },
             ErrorKind::InvalidRequest => Status::BadRequest,
             ErrorKind::Validation => Status::UnprocessableEntity,
+            ErrorKind::StaleWrite => Status::Conflict,
+            ErrorKind::PreconditionFailed => Status::PreconditionFailed,
             ErrorKind::CommitOutcomeUnknown | ErrorKind::Internal => Status::InternalServerError,
         }
     }
@@ -140,6 +147,10 @@ impl ErrorKind {
             ErrorKind::Database(kind) => kind.detail(),
             ErrorKind::InvalidRequest => "The request is invalid",
             ErrorKind::Validation => "The input is invalid",
+            ErrorKind::StaleWrite => {
+                "The resource was changed by another request; reload it and try again"
+            }
+            ErrorKind::PreconditionFailed => "The resource does not match If-Match",
             ErrorKind::CommitOutcomeUnknown | ErrorKind::Internal => DbErrorKind::Other.detail(),
         }
     }

@@ -5,7 +5,8 @@ use std::marker::PhantomData;
 use sea_query::Value;
 
 use crate::filters::{ColumnRef, FilterError};
-use crate::model::{Col, Model};
+use crate::model::{AuditColumn, Col, Model};
+use crate::precondition::IfMatch;
 
 /// Column changes for [`Repository::update`](crate::Repository::update): columns not set are left alone; setting an
 /// `Option` column to `None` writes NULL.
@@ -21,6 +22,9 @@ use crate::model::{Col, Model};
 /// ```
 pub struct Changes<M> {
     values: Vec<(&'static str, Value)>,
+    /// What the stored row must still be for the update to run.
+    pub(super) if_match: IfMatch,
+    pub(super) version: Option<i64>,
     _model: PhantomData<fn() -> M>,
 }
 
@@ -34,6 +38,8 @@ impl<M> Default for Changes<M> {
     fn default() -> Self {
         Changes {
             values: Vec::new(),
+            if_match: IfMatch::Absent,
+            version: None,
             _model: PhantomData,
         }
     }
@@ -43,6 +49,8 @@ impl<M> Clone for Changes<M> {
     fn clone(&self) -> Self {
         Changes {
             values: self.values.clone(),
+            if_match: self.if_match.clone(),
+            version: self.version,
             _model: PhantomData,
         }
     }
@@ -86,6 +94,23 @@ impl<M: Model> Changes<M> {
         self.values.push((column, value));
     }
 
+    /// Runs the update only if the stored row's [`ETag`](crate::ModelExt::etag) matches
+    /// `if_match` (the request's `If-Match`); otherwise it fails with
+    /// [`RepositoryError::PreconditionFailed`](crate::RepositoryError::PreconditionFailed)
+    /// (412) and writes nothing. [`IfMatch::Absent`] imposes nothing.
+    pub fn if_match(mut self, if_match: IfMatch) -> Self {
+        self.if_match = if_match;
+        self
+    }
+
+    /// Runs the update only if the stored row's `#[model(version)]` is still `version`;
+    /// otherwise it fails with [`RepositoryError::Stale`](crate::RepositoryError::Stale)
+    /// (409) and writes nothing.
+    pub fn expect_version(mut self, version: i64) -> Self {
+        self.version = Some(version);
+        self
+    }
+
     /// The number of columns set.
     pub fn len(&self) -> usize {
         self.values.len()
@@ -102,13 +127,30 @@ impl<M: Model> Changes<M> {
     }
 }
 
-/// The changes that make a stored row equal to `model` (every non-key column).
+/// The changes that make a stored row equal to `model` (every non-key column), expecting
+/// the stored row to be at `model`'s version, if the model has one.
 pub(super) fn full_changes<M: Model>(model: &M) -> Changes<M> {
     let mut changes = Changes::new();
+    if let Some(version) = M::TABLE
+        .audit_column(AuditColumn::Version)
+        .and_then(|c| model.value(c.name))
+        .and_then(|v| as_i64(&v))
+    {
+        changes.version = Some(version);
+    }
     for (column, value) in M::TABLE.columns.iter().zip(model.values()) {
         if column.primary_key.is_none() && column.audit.is_none() {
             changes.push(column.name, value);
         }
     }
     changes
+}
+
+/// An integer column's value.
+pub(super) fn as_i64(value: &Value) -> Option<i64> {
+    match value {
+        Value::BigInt(Some(v)) => Some(*v),
+        Value::Int(Some(v)) => Some(i64::from(*v)),
+        _ => None,
+    }
 }

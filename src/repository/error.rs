@@ -15,7 +15,8 @@ use crate::session::SessionError;
 /// | error | status |
 /// |---|---|
 /// | `NotFound` | 404 |
-/// | `DuplicateKey`, `ForeignKey`, `Integrity`, `Conflict` | 409 |
+/// | `DuplicateKey`, `ForeignKey`, `Integrity`, `Conflict`, `Stale` | 409 |
+/// | `PreconditionFailed` | 412 |
 /// | `InvalidFilter`, `InvalidParameter`, `Refused` | 400 |
 /// | `Validation` | 422 |
 /// | `Unavailable` (pool timeout, connection failure) | 503 |
@@ -70,6 +71,19 @@ pub enum RepositoryError {
         /// The database error.
         #[source]
         source: sqlx::Error,
+    },
+    /// An update was based on a version of the row that is no longer the stored one
+    /// (`#[model(version)]`): nothing was written.
+    #[error("{model}: the row was changed by another update (stale version)")]
+    Stale {
+        /// The model.
+        model: &'static str,
+    },
+    /// The row does not match the request's `If-Match`: nothing was written.
+    #[error("{model}: If-Match does not match the row's current ETag")]
+    PreconditionFailed {
+        /// The model.
+        model: &'static str,
     },
     /// A filter names a column the model does not have, or is otherwise invalid.
     #[error("invalid filter: {0}")]
@@ -160,6 +174,8 @@ impl RepositoryError {
                 _ => ErrorKind::Database(DbErrorKind::CheckViolation),
             },
             RepositoryError::Conflict { .. } => ErrorKind::Database(DbErrorKind::Serialization),
+            RepositoryError::Stale { .. } => ErrorKind::StaleWrite,
+            RepositoryError::PreconditionFailed { .. } => ErrorKind::PreconditionFailed,
             RepositoryError::InvalidFilter(_)
             | RepositoryError::InvalidParameter { .. }
             | RepositoryError::Refused(_) => ErrorKind::InvalidRequest,
@@ -199,6 +215,10 @@ impl RepositoryError {
                 _ => "There was a data validation error during processing".into(),
             },
             RepositoryError::Conflict { .. } => DbErrorKind::Serialization.detail().into(),
+            RepositoryError::Stale { .. } => ErrorKind::StaleWrite.detail().into(),
+            RepositoryError::PreconditionFailed { .. } => {
+                ErrorKind::PreconditionFailed.detail().into()
+            }
             RepositoryError::InvalidFilter(e) => e.message.clone(),
             RepositoryError::InvalidParameter { message, .. } => message.clone(),
             RepositoryError::Validation(message) => message.clone(),

@@ -2,7 +2,7 @@
 
 use std::marker::PhantomData;
 
-use sea_query::{Expr, LockType, Order, SelectStatement};
+use sea_query::{Expr, ExprTrait, LockType, Order, SelectStatement};
 
 use super::RepositoryError;
 use crate::config::Backend;
@@ -16,6 +16,8 @@ pub struct Repository<'s, M: Model> {
     pub(super) session: &'s DbSession,
     pub(super) auto_commit: bool,
     pub(super) for_update: bool,
+    /// Reads see soft-deleted rows too.
+    pub(super) with_deleted: bool,
     _model: PhantomData<fn() -> M>,
 }
 
@@ -34,6 +36,7 @@ impl<M: Model> Clone for Repository<'_, M> {
             session: self.session,
             auto_commit: self.auto_commit,
             for_update: self.for_update,
+            with_deleted: self.with_deleted,
             _model: PhantomData,
         }
     }
@@ -68,8 +71,39 @@ impl<'s, M: Model> Repository<'s, M> {
             session,
             auto_commit: false,
             for_update: false,
+            with_deleted: false,
             _model: PhantomData,
         }
+    }
+
+    /// Reads (and the updates and deletes that find rows by reading) see soft-deleted rows
+    /// too (`#[model(soft_delete)]`); by default they are skipped. No effect on other models.
+    pub fn with_deleted(mut self) -> Self {
+        self.with_deleted = true;
+        self
+    }
+
+    /// `deleted_at IS NULL` for a soft-delete model `T`, unless soft-deleted rows are asked
+    /// for.
+    pub(super) fn live<T: Model>(&self) -> Option<Expr> {
+        if self.with_deleted {
+            return None;
+        }
+        T::TABLE
+            .audit_column(crate::model::AuditColumn::DeletedAt)
+            .map(|c| Expr::col((T::TABLE.name, c.name)).is_null())
+    }
+
+    /// `filters` compiled, with the soft-delete condition added; the flag says whether the
+    /// filters themselves restrict rows.
+    pub(super) fn compile(&self, filters: &[Filter<M>]) -> Result<(filters::Compiled, bool)> {
+        let mut compiled = filters::compile(filters, self.backend())?;
+        let restricted = compiled.has_where;
+        if let Some(live) = self.live::<M>() {
+            compiled.condition = compiled.condition.add(live);
+            compiled.has_where = true;
+        }
+        Ok((compiled, restricted))
     }
 
     /// Commits the session after every write of this repository (Advanced Alchemy's
@@ -168,7 +202,7 @@ impl<'s, M: Model> Repository<'s, M> {
         filters: &[Filter<M>],
         paginate: bool,
     ) -> Result<(SelectStatement, filters::Compiled)> {
-        let compiled = filters::compile(filters, self.backend())?;
+        let (compiled, _) = self.compile(filters)?;
         let mut select = M::select_statement();
         if let Some(condition) = compiled.where_clause() {
             select.cond_where(condition);

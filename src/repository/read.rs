@@ -7,7 +7,7 @@ use sea_query::{Condition, Expr, ExprTrait, Func, Order, Query, Value};
 use super::handle::{sort, Result};
 use super::{Repository, RepositoryError};
 use crate::bind::prepared;
-use crate::filters::{self, Filter, FilterError, SortOrder};
+use crate::filters::{Filter, FilterError, SortOrder};
 use crate::model::{Col, Model, ModelExt};
 use crate::pagination::{Keyset, OffsetPagination};
 
@@ -20,9 +20,13 @@ impl<M: Model> Repository<'_, M> {
     /// The row with primary key `id`, if any.
     pub async fn get_or_none(&self, id: impl Into<Value>) -> Result<Option<M>> {
         self.locking().await?;
+        let live = self.live::<M>();
         let by_key = |id: Value| {
             let mut select = M::select_statement();
             select.and_where(Self::col(Self::pk().name).eq(id));
+            if let Some(live) = live.clone() {
+                select.and_where(live);
+            }
             select
         };
         if self.for_update {
@@ -35,11 +39,10 @@ impl<M: Model> Repository<'_, M> {
                 .map_err(|e| self.err(e));
         }
         let values = sea_query::Values(vec![id.into()]);
-        let prepared = self
-            .session
-            .prepared(prepared::key(M::TABLE, "get", ""), || {
-                by_key(values.0[0].clone())
-            });
+        let prepared = self.session.prepared(
+            prepared::key(M::TABLE, "get", if live.is_some() { "live" } else { "" }),
+            || by_key(values.0[0].clone()),
+        );
         self.session
             .fetch_optional_prepared(&prepared, &values)
             .await
@@ -75,7 +78,7 @@ impl<M: Model> Repository<'_, M> {
 
     /// The number of rows matching `filters` (pagination ignored).
     pub async fn count(&self, filters: &[Filter<M>]) -> Result<u64> {
-        let compiled = filters::compile(filters, self.backend())?;
+        let (compiled, _) = self.compile(filters)?;
         let mut count = Query::select();
         count
             .expr(Func::count(Expr::col(sea_query::Asterisk)))
@@ -93,7 +96,7 @@ impl<M: Model> Repository<'_, M> {
 
     /// Whether a row matches `filters`: a `SELECT 1 … LIMIT 1`, not a count.
     pub async fn exists(&self, filters: &[Filter<M>]) -> Result<bool> {
-        let compiled = filters::compile(filters, self.backend())?;
+        let (compiled, _) = self.compile(filters)?;
         let mut probe = Query::select();
         probe.expr(Expr::val(1)).from(M::TABLE.name).limit(1);
         if let Some(condition) = compiled.where_clause() {
@@ -218,7 +221,7 @@ impl<M: Model> Repository<'_, M> {
         keyset: &Keyset<M>,
     ) -> Result<(Vec<M>, bool)> {
         self.locking().await?;
-        let compiled = filters::compile(filters, self.backend())?;
+        let (compiled, _) = self.compile(filters)?;
         let order = keyset.full_order();
         let mut select = M::select_statement();
         if let Some(condition) = compiled.where_clause() {
@@ -258,9 +261,14 @@ impl<M: Model> Repository<'_, M> {
         let keys: Vec<Value> = index.keys().cloned().collect();
         let mut out: Vec<Vec<C>> = parents.iter().map(|_| Vec::new()).collect();
         let child_pk = C::TABLE.primary_key().name;
+        let live = self.live::<C>();
         let of = |keys: &[Value]| {
-            C::select_statement()
-                .and_where(Expr::col((C::TABLE.name, fk.name())).is_in(keys.iter().cloned()))
+            let mut select = C::select_statement();
+            select.and_where(Expr::col((C::TABLE.name, fk.name())).is_in(keys.iter().cloned()));
+            if let Some(live) = live.clone() {
+                select.and_where(live);
+            }
+            select
                 .order_by((C::TABLE.name, child_pk), Order::Asc)
                 .to_owned()
         };
@@ -268,9 +276,18 @@ impl<M: Model> Repository<'_, M> {
             let rows: Vec<C> = match chunk {
                 // The children of one parent: the same SQL every time.
                 [key] => {
-                    let prepared = self
-                        .session
-                        .prepared(prepared::key(C::TABLE, "children", fk.name()), || of(chunk));
+                    let prepared = self.session.prepared(
+                        prepared::key(
+                            C::TABLE,
+                            if live.is_some() {
+                                "children_live"
+                            } else {
+                                "children"
+                            },
+                            fk.name(),
+                        ),
+                        || of(chunk),
+                    );
                     let values = sea_query::Values(vec![key.clone()]);
                     self.session.fetch_all_prepared(&prepared, &values).await
                 }

@@ -69,6 +69,7 @@ impl<M: Model> Repository<'_, M> {
             &matched,
             &updatable,
             table.audit_column(AuditColumn::UpdatedAt).map(|c| c.name),
+            table.audit_column(AuditColumn::Version).map(|c| c.name),
         );
         let per_chunk = (backend.dialect().parameter_limit() / columns.len().max(1)).max(1);
         let mut out = Vec::with_capacity(models.len());
@@ -196,19 +197,22 @@ fn upsert_clause(
     matched: &[&'static str],
     updatable: &[&'static str],
     updated_at: Option<&'static str>,
+    version: Option<&'static str>,
 ) -> OnConflict {
     let dialect = backend.dialect();
     let incoming = |column: &'static str| dialect.upsert_incoming(column);
     let current = |column: &'static str| Expr::col((table, column));
     let mut clause = OnConflict::columns(matched.iter().copied());
     // MySQL evaluates assignments left to right against the updated row: compute
-    // `updated_at` first, while the old values are still there.
-    if let Some(updated_at) = updated_at {
-        let changed = updatable
+    // `updated_at` and `version` first, while the old values are still there.
+    let changed = || {
+        updatable
             .iter()
             .map(|c| dialect.is_distinct(current(c), incoming(c)))
-            .reduce(|a, b| a.or(b));
-        let value = match changed {
+            .reduce(|a, b| a.or(b))
+    };
+    if let Some(updated_at) = updated_at {
+        let value = match changed() {
             Some(changed) => Expr::case(changed, incoming(updated_at))
                 .finally(current(updated_at))
                 .into(),
@@ -216,10 +220,19 @@ fn upsert_clause(
         };
         clause.value(updated_at, value);
     }
+    if let Some(version) = version {
+        let value = match changed() {
+            Some(changed) => Expr::case(changed, current(version).add(1))
+                .finally(current(version))
+                .into(),
+            None => current(version),
+        };
+        clause.value(version, value);
+    }
     for column in updatable {
         clause.value(*column, incoming(column));
     }
-    if updatable.is_empty() && updated_at.is_none() {
+    if updatable.is_empty() && updated_at.is_none() && version.is_none() {
         // Nothing to update: keep the row (a no-op assignment, valid on every backend).
         let first = matched[0];
         clause.value(first, current(first));

@@ -4,11 +4,11 @@ use std::collections::HashMap;
 
 use sea_query::{Condition, Expr, ExprTrait, LockType, Order, Query, SelectStatement, Value};
 
-use super::changes::{full_changes, Changes};
+use super::changes::{as_i64, full_changes, Changes};
 use super::handle::Result;
 use super::{Repository, RepositoryError};
 use crate::bind::prepared;
-use crate::filters::{self, Filter};
+use crate::filters::Filter;
 use crate::model::{AuditColumn, Model, ModelExt, PrimaryKey};
 
 impl<M: Model> Repository<'_, M> {
@@ -189,12 +189,28 @@ impl<M: Model> Repository<'_, M> {
     }
 
     /// Writes the columns of `changes` that differ from `current`; returns the new row and
-    /// whether anything was written.
+    /// whether anything was written. The changes' preconditions (`If-Match`, an expected
+    /// version) are checked against `current` first; a model with a `#[model(version)]`
+    /// column is updated only while the stored version is still the one read, and its
+    /// version moves up by one.
     pub(super) async fn write_changes(
         &self,
         mut current: M,
         changes: Changes<M>,
     ) -> Result<(M, bool)> {
+        let model = M::TABLE.model;
+        if !changes.if_match.matches(current.etag().as_deref()) {
+            return Err(RepositoryError::PreconditionFailed { model });
+        }
+        let version = M::TABLE.audit_column(AuditColumn::Version);
+        let read = version
+            .and_then(|c| current.value(c.name))
+            .and_then(|v| as_i64(&v));
+        if let (Some(expected), Some(read)) = (changes.version, read) {
+            if expected != read {
+                return Err(RepositoryError::Stale { model });
+            }
+        }
         let pk = Self::pk().name;
         let mut set: Vec<(&'static str, Value)> = Vec::new();
         for (column, value) in changes.iter() {
@@ -221,15 +237,28 @@ impl<M: Model> Repository<'_, M> {
             ));
         }
         let id = current.primary_key_value();
-        let update = Query::update()
-            .table(M::TABLE.name)
-            .values(set.into_iter().map(|(c, v)| (c, Expr::val(v))))
-            .and_where(Expr::col(pk).eq(id))
-            .to_owned();
-        self.session
+        let mut update = Query::update();
+        update.table(M::TABLE.name).and_where(Expr::col(pk).eq(id));
+        if let (Some(column), Some(read)) = (version, read) {
+            let next = match column.ty {
+                crate::model::ColumnType::Integer => Value::from((read + 1) as i32),
+                _ => Value::from(read + 1),
+            };
+            current
+                .set_value(column.name, next.clone())
+                .map_err(|e| RepositoryError::Validation(format!("{}: {e}", column.name)))?;
+            set.push((column.name, next));
+            update.and_where(Expr::col(column.name).eq(read));
+        }
+        update.values(set.into_iter().map(|(c, v)| (c, Expr::val(v))));
+        let written = self
+            .session
             .execute(&update)
             .await
             .map_err(|e| self.err(e))?;
+        if version.is_some() && written == 0 {
+            return Err(RepositoryError::Stale { model });
+        }
         Ok((current, true))
     }
 
@@ -239,6 +268,9 @@ impl<M: Model> Repository<'_, M> {
         for chunk in ids.chunks(self.dialect().parameter_limit()) {
             let mut select = M::select_statement();
             select.and_where(Self::col(pk).is_in(chunk.iter().cloned()));
+            if let Some(live) = self.live::<M>() {
+                select.and_where(live);
+            }
             self.lock(&mut select);
             let rows: Vec<M> = self
                 .session
@@ -252,10 +284,32 @@ impl<M: Model> Repository<'_, M> {
         Ok(out)
     }
 
-    /// Deletes the row with key `id` and returns it (`NotFound` if none).
+    /// Deletes the row with key `id` and returns it (`NotFound` if none). A
+    /// `#[model(soft_delete)]` model's row is marked deleted instead (its `deleted_at` set),
+    /// and reads skip it from then on; [`Repository::hard_delete`] removes it.
     pub async fn delete(&self, id: impl Into<Value>) -> Result<M> {
         let id = id.into();
-        let row = self.clone().with_for_update(true).get(id.clone()).await?;
+        let mut row = self.clone().with_for_update(true).get(id.clone()).await?;
+        let condition = Condition::all().add(Expr::col(Self::pk().name).eq(id));
+        if let Some(column) = Self::soft_delete_column() {
+            let now = crate::model::now();
+            row.set_value(column.name, Value::from(Some(now)))
+                .map_err(|e| RepositoryError::Validation(e.to_string()))?;
+        }
+        self.remove(condition).await?;
+        self.committed(row).await
+    }
+
+    /// Removes the row with key `id` for good, soft-delete model or not (a soft-deleted row
+    /// included), and returns it.
+    pub async fn hard_delete(&self, id: impl Into<Value>) -> Result<M> {
+        let id = id.into();
+        let row = self
+            .clone()
+            .with_deleted()
+            .with_for_update(true)
+            .get(id.clone())
+            .await?;
         let delete = Query::delete()
             .from_table(M::TABLE.name)
             .and_where(Expr::col(Self::pk().name).eq(id))
@@ -265,6 +319,73 @@ impl<M: Model> Repository<'_, M> {
             .await
             .map_err(|e| self.err(e))?;
         self.committed(row).await
+    }
+
+    /// Brings back the soft-deleted row with key `id` (its `deleted_at` cleared) and returns
+    /// it; a live row is returned as is. `NotFound` if there is no such row; a
+    /// [`RepositoryError::Refused`] for a model without `#[model(soft_delete)]`.
+    pub async fn restore(&self, id: impl Into<Value>) -> Result<M> {
+        let Some(column) = Self::soft_delete_column() else {
+            return Err(RepositoryError::Refused(
+                "restore needs a model with a #[model(soft_delete)] column",
+            ));
+        };
+        let id = id.into();
+        let mut row = self
+            .clone()
+            .with_deleted()
+            .with_for_update(true)
+            .get(id.clone())
+            .await?;
+        if row
+            .value(column.name)
+            .is_some_and(|v| v == Value::ChronoDateTimeUtc(None))
+        {
+            return self.committed(row).await;
+        }
+        let update = Query::update()
+            .table(M::TABLE.name)
+            .value(column.name, Expr::val(Value::ChronoDateTimeUtc(None)))
+            .and_where(Expr::col(Self::pk().name).eq(id))
+            .to_owned();
+        self.session
+            .execute(&update)
+            .await
+            .map_err(|e| self.err(e))?;
+        row.set_value(column.name, Value::ChronoDateTimeUtc(None))
+            .map_err(|e| RepositoryError::Validation(e.to_string()))?;
+        self.committed(row).await
+    }
+
+    /// The model's `#[model(soft_delete)]` column.
+    fn soft_delete_column() -> Option<&'static crate::model::Column> {
+        M::TABLE.audit_column(AuditColumn::DeletedAt)
+    }
+
+    /// Deletes the rows `condition` selects — marks them deleted for a soft-delete model —
+    /// and returns how many it removed.
+    async fn remove(&self, condition: Condition) -> Result<u64> {
+        let removed = match Self::soft_delete_column() {
+            Some(column) => {
+                let update = Query::update()
+                    .table(M::TABLE.name)
+                    .value(
+                        column.name,
+                        Expr::val(Value::from(Some(crate::model::now()))),
+                    )
+                    .cond_where(condition)
+                    .to_owned();
+                self.session.execute(&update).await
+            }
+            None => {
+                let delete = Query::delete()
+                    .from_table(M::TABLE.name)
+                    .cond_where(condition)
+                    .to_owned();
+                self.session.execute(&delete).await
+            }
+        };
+        removed.map_err(|e| self.err(e))
     }
 
     /// Reads the rows `condition` selects (locked where the backend can), deletes them, and
@@ -279,20 +400,19 @@ impl<M: Model> Repository<'_, M> {
         if self.dialect().row_locks() {
             select.lock(LockType::Update);
         }
-        let rows: Vec<M> = self
+        let mut rows: Vec<M> = self
             .session
             .fetch_all(&select)
             .await
             .map_err(|e| self.err(e))?;
-        let delete = Query::delete()
-            .from_table(M::TABLE.name)
-            .cond_where(condition)
-            .to_owned();
-        let deleted = self
-            .session
-            .execute(&delete)
-            .await
-            .map_err(|e| self.err(e))?;
+        let deleted = self.remove(condition).await?;
+        if let Some(column) = Self::soft_delete_column() {
+            let now = Value::from(Some(crate::model::now()));
+            for row in &mut rows {
+                row.set_value(column.name, now.clone())
+                    .map_err(|e| RepositoryError::Validation(e.to_string()))?;
+            }
+        }
         Ok((rows, deleted))
     }
 
@@ -308,7 +428,10 @@ impl<M: Model> Repository<'_, M> {
         for chunk in ids.chunks(self.dialect().parameter_limit()) {
             let mut select = M::select_statement();
             select.order_by((M::TABLE.name, pk), Order::Asc);
-            let condition = Condition::all().add(Self::col(pk).is_in(chunk.iter().cloned()));
+            let mut condition = Condition::all().add(Self::col(pk).is_in(chunk.iter().cloned()));
+            if let Some(live) = self.live::<M>() {
+                condition = condition.add(live);
+            }
             let (rows, _) = self.take(select, condition).await?;
             out.extend(rows);
         }
@@ -319,8 +442,8 @@ impl<M: Model> Repository<'_, M> {
     /// filter that restricts rows unless `allow_all` is set.
     pub async fn delete_where(&self, filters: &[Filter<M>], allow_all: bool) -> Result<Vec<M>> {
         self.writing().await?;
-        let compiled = filters::compile(filters, self.backend())?;
-        if !compiled.has_where && !allow_all {
+        let (compiled, restricted) = self.compile(filters)?;
+        if !restricted && !allow_all {
             return Err(RepositoryError::Refused(
                 "delete_where without a filter deletes every row; pass allow_all to mean it",
             ));

@@ -38,8 +38,14 @@ pub(super) fn table(ops: &mut Ops, table: &Table, live: &LiveTable) -> Result<()
             .iter()
             .any(|(_, w)| !live.foreign_keys.iter().any(|l| same_fk(l, w, dialect)));
     let simple_adds = added.iter().all(|c| {
-        (c.nullable || c.default.is_some())
-            && c.audit.is_none()
+        (c.nullable
+            || c.default.is_some()
+            || c.audit == Some(crate::model::AuditColumn::Version))
+            // SQLite cannot ADD COLUMN with a CURRENT_TIMESTAMP default.
+            && !matches!(
+                c.audit,
+                Some(crate::model::AuditColumn::CreatedAt | crate::model::AuditColumn::UpdatedAt)
+            )
             && !c.unique
             && c.primary_key.is_none()
             && c.foreign_key.is_none()
