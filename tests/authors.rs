@@ -6,7 +6,9 @@ mod common;
 #[allow(dead_code, missing_docs)]
 mod app;
 
-use common::{figment_with, Probe, TestDb};
+use common::Probe;
+#[cfg(all(feature = "sqlite", feature = "postgres"))]
+use common::{figment_with, TestDb};
 use rocket::figment::providers::Serialized;
 use rocket::figment::Figment;
 use rocket::http::{ContentType, Status};
@@ -246,6 +248,35 @@ async fn contract(app: TestApp) {
     let detail = json_of(client.get(format!("/authors/{id}")).dispatch().await).await;
     assert_eq!(detail["books"].as_array().unwrap().len(), 2);
 
+    // DELETE /books/<uuid> is a soft delete: the row stays, marked; reads skip it.
+    let book_id = detail["books"][0]["id"].as_str().unwrap().to_string();
+    let r = client.delete(format!("/books/{book_id}")).dispatch().await;
+    assert_eq!(r.status(), Status::NoContent);
+    let detail = json_of(client.get(format!("/authors/{id}")).dispatch().await).await;
+    assert_eq!(
+        detail["books"].as_array().unwrap().len(),
+        1,
+        "a deleted book is skipped"
+    );
+    assert_eq!(app.main.count("book").await, 2, "still in the table");
+    let marked = app
+        .main
+        .scalar("SELECT COUNT(*) FROM book WHERE deleted_at IS NOT NULL")
+        .await;
+    let r = client.delete(format!("/books/{book_id}")).dispatch().await;
+    assert_client_error(r, &[404], "delete a deleted book").await;
+    let r = client
+        .post(format!("/books/{book_id}/restore"))
+        .dispatch()
+        .await;
+    assert_eq!(r.status(), Status::Ok);
+    let detail = json_of(client.get(format!("/authors/{id}")).dispatch().await).await;
+    assert_eq!(detail["books"].as_array().unwrap().len(), 2, "restored");
+    assert_eq!(
+        marked, 1,
+        "the delete marked the row (committed in every mode)"
+    );
+
     // PATCH /authors/<uuid>
     let before = ts(&ursula["updated_at"]);
     let r = client
@@ -305,6 +336,38 @@ async fn contract(app: TestApp) {
         (3, 2, 5),
         "two successful updates audited"
     );
+    // ETag and If-Match: a stale tag is a 412 and writes nothing; the current one works.
+    let r = client.get(format!("/authors/{id}")).dispatch().await;
+    let etag = r.headers().get_one("ETag").expect("an ETag").to_string();
+    let micros = ts(&json_of(r).await["updated_at"]).timestamp_micros();
+    assert_eq!(etag, format!("\"{micros}\""), "the ETag is updated_at");
+    let r = client
+        .patch(format!("/authors/{id}"))
+        .header(ContentType::JSON)
+        .header(rocket::http::Header::new("If-Match", "\"1\""))
+        .body("{\"name\": \"Stale Write\"}")
+        .dispatch()
+        .await;
+    assert_eq!(r.status().code, 412, "a stale If-Match");
+    assert_eq!(
+        app.main.count_where("author", "name", "Stale Write").await,
+        0
+    );
+    let r = client
+        .patch(format!("/authors/{id}"))
+        .header(ContentType::JSON)
+        .header(rocket::http::Header::new("If-Match", etag.clone()))
+        .body("{\"dob\": \"1929-10-22\"}")
+        .dispatch()
+        .await;
+    assert_eq!(r.status(), Status::Ok, "the current ETag matches");
+    assert_ne!(
+        r.headers().get_one("ETag"),
+        Some(etag.as_str()),
+        "a new ETag"
+    );
+    assert_eq!(app.counts().await, (3, 2, 6), "one more audited update");
+
     // An explicit null for the required name: 422 naming the field, nothing written.
     let r = client
         .patch(format!("/authors/{id}"))
@@ -326,7 +389,7 @@ async fn contract(app: TestApp) {
         .count_where("author", "name", "Ursula Le Guin")
         .await;
     assert_eq!(stored, 1, "the name is kept");
-    assert_eq!(app.counts().await, (3, 2, 5), "nothing written or audited");
+    assert_eq!(app.counts().await, (3, 2, 6), "nothing written or audited");
 
     // GET /authors: pagination, ordering, search, bad parameters
     for i in 0..9 {

@@ -256,9 +256,9 @@ fn names(page: &Value) -> Vec<&str> {
 
 async fn list_parameters(app: TestApp) {
     let client = app.client();
-    let created = seed(&client).await;
+    let created = seed(client).await;
 
-    let (status, page) = get(&client, "/authors").await;
+    let (status, page) = get(client, "/authors").await;
     assert_eq!(status, 200);
     let keys: Vec<&String> = page.as_object().unwrap().keys().collect();
     assert_eq!(
@@ -276,7 +276,7 @@ async fn list_parameters(app: TestApp) {
     );
 
     let (_, page) = get(
-        &client,
+        client,
         "/authors?currentPage=2&pageSize=3&orderBy=rank&sortOrder=desc",
     )
     .await;
@@ -296,11 +296,11 @@ async fn list_parameters(app: TestApp) {
         .collect();
     assert!(ranks.windows(2).all(|w| w[0] >= w[1]), "{ranks:?}");
 
-    let (_, page) = get(&client, "/authors?searchString=E&searchIgnoreCase=true").await;
+    let (_, page) = get(client, "/authors?searchString=E&searchIgnoreCase=true").await;
     let mut found = names(&page);
     found.sort(); // the order of mixed-case names follows each database's collation
     assert_eq!(found, ["Eve", "dee"]);
-    let (_, page) = get(&client, "/authors?searchString=E").await;
+    let (_, page) = get(client, "/authors?searchString=E").await;
     assert_eq!(names(&page), ["Eve"], "case-sensitive by default");
 
     let id = |i: usize| created[i]["id"].as_str().unwrap().to_string();
@@ -309,9 +309,9 @@ async fn list_parameters(app: TestApp) {
         n.sort();
         n
     };
-    let (_, page) = get(&client, &format!("/authors?ids={}&ids={}", id(0), id(3))).await;
+    let (_, page) = get(client, &format!("/authors?ids={}&ids={}", id(0), id(3))).await;
     assert_eq!(sorted(&page), ["Ann", "dee"]);
-    let (_, page) = get(&client, &format!("/authors?ids={},{}", id(1), id(2))).await;
+    let (_, page) = get(client, &format!("/authors?ids={},{}", id(1), id(2))).await;
     assert_eq!(sorted(&page), ["Cyd", "bob"]);
 
     let far_past = "2000-01-01T00:00:00Z";
@@ -319,14 +319,14 @@ async fn list_parameters(app: TestApp) {
         .to_rfc3339()
         .replace('+', "%2B");
     let (_, page) = get(
-        &client,
+        client,
         &format!("/authors?createdAfter={far_past}&createdBefore={far_future}"),
     )
     .await;
     assert_eq!(page["total"], 7);
-    let (_, page) = get(&client, &format!("/authors?updatedAfter={far_future}")).await;
+    let (_, page) = get(client, &format!("/authors?updatedAfter={far_future}")).await;
     assert_eq!(page["total"], 0);
-    let (_, page) = get(&client, "/authors?createdBefore=2000-01-01").await;
+    let (_, page) = get(client, "/authors?createdBefore=2000-01-01").await;
     assert_eq!(page["total"], 0, "a date means midnight UTC");
 
     // Keyset pages through the same parameters.
@@ -337,7 +337,7 @@ async fn list_parameters(app: TestApp) {
             Some(c) => format!("/authors/cursor?pageSize=3&orderBy=rank&cursor={c}"),
             None => "/authors/cursor?pageSize=3&orderBy=rank".to_string(),
         };
-        let (status, page) = get(&client, &uri).await;
+        let (status, page) = get(client, &uri).await;
         assert_eq!(status, 200, "{page}");
         seen.extend(names(&page).into_iter().map(str::to_string));
         match page["next_cursor"].as_str() {
@@ -350,7 +350,7 @@ async fn list_parameters(app: TestApp) {
         .map(|c| c.replacen('A', "B", 1))
         .unwrap_or_else(|| "x".into());
     let (status, error) = get(
-        &client,
+        client,
         &format!("/authors/cursor?orderBy=rank&cursor={tampered}"),
     )
     .await;
@@ -362,7 +362,7 @@ async fn list_parameters(app: TestApp) {
 
 async fn bad_parameters(app: TestApp) {
     let client = app.client();
-    seed(&client).await;
+    seed(client).await;
     let cases = [
         ("/authors?pageSize=0", "pageSize"),
         ("/authors?pageSize=51", "pageSize"),
@@ -393,7 +393,7 @@ async fn bad_parameters(app: TestApp) {
         ("/tags?createdAfter=2024-01-01", "createdAfter"),
     ];
     for (uri, parameter) in cases {
-        let (status, error) = get(&client, uri).await;
+        let (status, error) = get(client, uri).await;
         assert_eq!(status, 400, "{uri}: {error}");
         assert_eq!(error["status_code"], 400, "{uri}");
         let detail = error["detail"].as_str().unwrap();
@@ -403,13 +403,13 @@ async fn bad_parameters(app: TestApp) {
         );
     }
     // `ids=` with nothing in it is an empty collection: no rows, not an error.
-    let (status, page) = get(&client, "/authors?ids=").await;
+    let (status, page) = get(client, "/authors?ids=").await;
     assert_eq!((status, page["total"].as_u64()), (200, Some(0)));
 }
 
 async fn service_and_error_responses(app: TestApp) {
     let client = app.client();
-    let created = seed(&client).await;
+    let created = seed(client).await;
     let ann = created[0]["id"].as_str().unwrap().to_string();
 
     let r = client
@@ -437,7 +437,7 @@ async fn service_and_error_responses(app: TestApp) {
         json!({ "status_code": 409, "detail": "A record matching the supplied data already exists." })
     );
 
-    let (status, error) = get(&client, &format!("/authors/{}", Uuid::new_v4())).await;
+    let (status, error) = get(client, &format!("/authors/{}", Uuid::new_v4())).await;
     assert_eq!(
         (status, error),
         (
@@ -470,7 +470,7 @@ async fn service_and_error_responses(app: TestApp) {
     assert_eq!(body(r).await["rank"], 9, "an empty patch changes nothing");
 
     // Rocket's own errors are JSON too, and no error body carries SQL or driver text.
-    let (status, error) = get(&client, "/nowhere").await;
+    let (status, error) = get(client, "/nowhere").await;
     assert_eq!((status, error["status_code"].as_u64()), (404, Some(404)));
     let r = client
         .post("/authors")
@@ -519,9 +519,9 @@ fn cursor_of(payload: &[u8], tag: &[u8]) -> String {
 async fn forged_cursors_are_rejected(app: TestApp) {
     use base64::Engine;
     let client = app.client();
-    seed(&client).await;
+    seed(client).await;
     let first = "/authors/cursor?pageSize=3&orderBy=rank&sortOrder=asc";
-    let (status, page) = get(&client, first).await;
+    let (status, page) = get(client, first).await;
     assert_eq!(status, 200, "{page}");
     let issued = page["next_cursor"]
         .as_str()
@@ -541,7 +541,7 @@ async fn forged_cursors_are_rejected(app: TestApp) {
     let mut json: Value = serde_json::from_slice(payload).unwrap();
     assert_eq!(json["o"], json!(["rank:0", "id:0"]), "{json}");
     assert_eq!(json["p"].as_array().map(Vec::len), Some(2), "{json}");
-    let (status, page) = get(&client, &format!("{first}&cursor={issued}")).await;
+    let (status, page) = get(client, &format!("{first}&cursor={issued}")).await;
     assert_eq!(status, 200, "the issued cursor is accepted: {page}");
     assert_eq!(names(&page).len(), 3);
 
@@ -558,7 +558,7 @@ async fn forged_cursors_are_rejected(app: TestApp) {
             cursor_of(&forged, &bad)
         }),
     ] {
-        let (status, error) = get(&client, &format!("{first}&cursor={cursor}")).await;
+        let (status, error) = get(client, &format!("{first}&cursor={cursor}")).await;
         assert_eq!(
             (status, error["detail"].as_str()),
             (400, detail),
@@ -567,7 +567,7 @@ async fn forged_cursors_are_rejected(app: TestApp) {
     }
     // Signed with the app's key, the same payload is accepted and names that position.
     let signed = cursor_of(&forged, &sign(&forged));
-    let (status, page) = get(&client, &format!("{first}&cursor={signed}")).await;
+    let (status, page) = get(client, &format!("{first}&cursor={signed}")).await;
     assert_eq!(status, 200, "a correctly signed cursor is accepted: {page}");
     let mut found = names(&page);
     found.sort();

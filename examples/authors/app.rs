@@ -10,10 +10,12 @@ use rocket::response::Redirect;
 use rocket::serde::json::Json;
 use rocket::{delete, get, patch, post, routes, Build, Rocket, State};
 use rocket_alchemy::filters::SortOrder;
+use rocket_alchemy::precondition::{IfMatch, Tagged};
 use rocket_alchemy::service::Operation;
 use rocket_alchemy::{
-    Alchemy, Bind, CommitMode, DbSession, Jsonify, ListParams, ListSpec, Model, OffsetPagination,
-    Patch, Repository, RepositoryError, Schema, Service, Session, ToChanges, ToModel,
+    Alchemy, Bind, CommitMode, DbSession, Jsonify, ListParams, ListSpec, Model, ModelExt,
+    OffsetPagination, Patch, Repository, RepositoryError, Schema, Service, Session, ToChanges,
+    ToModel,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -35,7 +37,8 @@ pub struct Author {
     pub updated_at: DateTime<Utc>,
 }
 
-/// A book, deleted with its author.
+/// A book, deleted with its author. `DELETE /books/<id>` only marks it deleted (soft
+/// delete): reads skip it until `POST /books/<id>/restore`.
 #[derive(Model, Debug, Clone)]
 pub struct Book {
     #[model(primary_key = "uuid_v7")]
@@ -44,6 +47,8 @@ pub struct Book {
     pub title: String,
     #[model(references = Author, on_delete = "cascade")]
     pub author_id: Uuid,
+    #[model(soft_delete)]
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 /// One audited write, in the `audit` bind.
@@ -173,6 +178,7 @@ impl ToModel<Book> for NewBook {
                 id: Uuid::nil(),
                 title: title.to_string(),
                 author_id: self.0,
+                deleted_at: None,
             }),
         }
     }
@@ -343,6 +349,10 @@ async fn create_author(
         .create(input.into_inner())
         .await?;
     audit(log, "create", author.id).await?;
+    // Work for after the commit (a welcome email, a cache to invalidate): never runs if
+    // the author is rolled back, and the response does not wait for it.
+    let id = author.id;
+    db.on_commit(async move { rocket::info!("author {id} created") });
     commit_if_manual(&[&db, &log]).await?;
     Ok(Jsonify::with_status(Status::Created, author.into()))
 }
@@ -383,8 +393,9 @@ async fn create_batch(
     Ok(Jsonify::with_status(Status::Created, created))
 }
 
+/// With an `ETag` (from `updated_at`) that `PATCH` accepts in `If-Match`.
 #[get("/authors/<id>")]
-async fn get_author(id: Uuid, db: Session<'_>) -> ApiResult<Jsonify<AuthorDetail>> {
+async fn get_author(id: Uuid, db: Session<'_>) -> ApiResult<Tagged<Jsonify<AuthorDetail>>> {
     let authors = Repository::<Author>::new(db);
     let author = authors.get(id).await?;
     let books = authors
@@ -392,25 +403,30 @@ async fn get_author(id: Uuid, db: Session<'_>) -> ApiResult<Jsonify<AuthorDetail
         .await?
         .pop()
         .unwrap_or_default();
-    Ok(Jsonify::ok(AuthorDetail {
-        author: author.into(),
-        books: books.into_iter().map(Into::into).collect(),
-    }))
+    Ok(Tagged::new(
+        author.etag(),
+        Jsonify::ok(AuthorDetail {
+            author: author.into(),
+            books: books.into_iter().map(Into::into).collect(),
+        }),
+    ))
 }
 
+/// With `If-Match`, only if the author is unchanged since that `ETag` (412 otherwise,
+/// nothing written); without it, as before.
 #[patch("/authors/<id>", data = "<input>")]
 async fn update_author(
     id: Uuid,
     input: Json<AuthorPatch>,
+    if_match: IfMatch,
     db: Session<'_>,
     log: Session<'_, Audit>,
-) -> ApiResult<Jsonify<AuthorOut>> {
-    let author = Service::<Author>::new(db)
-        .update(id, input.into_inner())
-        .await?;
+) -> ApiResult<Tagged<Jsonify<AuthorOut>>> {
+    let changes = input.into_inner().to_changes()?.if_match(if_match);
+    let author = Service::<Author>::new(db).update(id, changes).await?;
     audit(log, "update", id).await?;
     commit_if_manual(&[&db, &log]).await?;
-    Ok(Jsonify::ok(author.into()))
+    Ok(Tagged::new(author.etag(), Jsonify::ok(author.into())))
 }
 
 #[delete("/authors/<id>")]
@@ -433,6 +449,22 @@ async fn create_book(
         .await?;
     commit_if_manual(&[&db]).await?;
     Ok(Jsonify::with_status(Status::Created, book.into()))
+}
+
+/// Soft delete: the book stays in the table, marked; its author's page no longer lists it.
+#[delete("/books/<id>")]
+async fn delete_book(id: Uuid, db: Session<'_>) -> ApiResult<Status> {
+    Service::<Book>::new(db).delete(id).await?;
+    commit_if_manual(&[&db]).await?;
+    Ok(Status::NoContent)
+}
+
+/// Brings a soft-deleted book back.
+#[post("/books/<id>/restore")]
+async fn restore_book(id: Uuid, db: Session<'_>) -> ApiResult<Jsonify<BookOut>> {
+    let book = Repository::<Book>::new(db).restore(id).await?;
+    commit_if_manual(&[&db]).await?;
+    Ok(Jsonify::ok(book.into()))
 }
 
 #[get("/audit")]
@@ -470,6 +502,8 @@ pub fn app(figment: rocket::figment::Figment) -> Rocket<Build> {
                 update_author,
                 delete_author,
                 create_book,
+                delete_book,
+                restore_book,
                 list_audit
             ],
         )

@@ -1,0 +1,3 @@
+-- book soft delete (down)
+
+ALTER TABLE "book" DROP COLUMN "deleted_at";
