@@ -237,10 +237,7 @@ impl Idempotency {
         hash.update(self.request.as_bytes());
         hash.update(b"\n");
         hash.update(input.as_bytes());
-        hash.finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
 
     /// Runs `work` at most once per key: see the [module docs](self). `session` is the
@@ -342,7 +339,12 @@ async fn claim(session: &DbSession, key: &str, fingerprint: &str) -> Result<Clai
     match result {
         // A claim blocked by an uncommitted one (MySQL, with lock waits cut short), or
         // beaten by one committed since this transaction's snapshot: in flight.
-        Err(e) if matches!(e.kind(), Some(DbErrorKind::Busy | DbErrorKind::UniqueViolation)) => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                Some(DbErrorKind::Busy | DbErrorKind::UniqueViolation)
+            ) =>
+        {
             Ok(Claim::Refused(in_flight()))
         }
         other => other,
@@ -424,13 +426,12 @@ pub struct Idempotent {
 impl Idempotent {
     fn fresh<T: Schema>(output: Jsonify<T>) -> Result<Self, SessionError> {
         let status = output.status();
-        let body = serde_json::to_string(&output.into_inner()).map_err(|e| {
-            SessionError::Database {
+        let body =
+            serde_json::to_string(&output.into_inner()).map_err(|e| SessionError::Database {
                 bind: None,
                 kind: DbErrorKind::Other,
                 source: sqlx::Error::Encode(Box::new(e)),
-            }
-        })?;
+            })?;
         Ok(Idempotent {
             status,
             body,
