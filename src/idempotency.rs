@@ -45,8 +45,8 @@
 //!     key: Idempotency,
 //!     db: Session<'_>,
 //! ) -> Result<Idempotent, RepositoryError> {
-//!     key.run(&db, &*input, || async {
-//!         let payment = Repository::<Payment>::new(db).create(input.into_inner()).await?;
+//!     key.run(&db, input.into_inner(), |input| async move {
+//!         let payment = Repository::<Payment>::new(db).create(input).await?;
 //!         Ok(Jsonify::with_status(Status::Created, payment))
 //!     })
 //!     .await
@@ -242,32 +242,34 @@ impl Idempotency {
 
     /// Runs `work` at most once per key: see the [module docs](self). `session` is the
     /// session the work writes through (the record joins its transaction); `input` is what
-    /// the request asked for, fingerprinted to tell a retry from another request.
+    /// the request asked for: it is fingerprinted, to tell a retry from another request,
+    /// then handed to `work`.
     ///
     /// Returns the work's response (serialized once: the stored body is byte for byte the
     /// one sent), the stored response of an earlier request, or a JSON refusal (422, 409);
     /// `Err` for the work's own errors and database failures.
-    pub async fn run<T, E, F, Fut>(
+    pub async fn run<I, T, E, F, Fut>(
         &self,
         session: &DbSession,
-        input: &impl Serialize,
+        input: I,
         work: F,
     ) -> Result<Idempotent, E>
     where
+        I: Serialize,
         T: Schema,
         E: From<SessionError>,
-        F: FnOnce() -> Fut,
+        F: FnOnce(I) -> Fut,
         Fut: Future<Output = Result<Jsonify<T>, E>>,
     {
         let Some(key) = self.key.as_deref() else {
-            return Idempotent::fresh(work().await?).map_err(E::from);
+            return Idempotent::fresh(work(input).await?).map_err(E::from);
         };
-        let fingerprint = self.fingerprint(input);
+        let fingerprint = self.fingerprint(&input);
         match claim(session, key, &fingerprint).await? {
             Claim::Replay(response) | Claim::Refused(response) => return Ok(response),
             Claim::Claimed => {}
         }
-        let response = match work().await {
+        let response = match work(input).await {
             Ok(output) => Idempotent::fresh(output)?,
             Err(e) => {
                 // Best effort: an aborted transaction will not commit anyway.

@@ -78,7 +78,7 @@ async fn items(
     db: Session<'_>,
 ) -> Result<Idempotent, RepositoryError> {
     let response = key
-        .run(&db, &*input, || async {
+        .run(&db, input.into_inner(), |input| async move {
             let item = create_item(&db, &input.label).await?;
             if fail == Some(true) {
                 return Err(RepositoryError::Validation("refused after writing".into()));
@@ -103,7 +103,7 @@ async fn slow(
     gate: &State<Arc<Gate>>,
 ) -> Result<Idempotent, RepositoryError> {
     gate.arrived.notify_one();
-    key.run(&db, &*input, || async {
+    key.run(&db, input.into_inner(), |input| async move {
         gate.claimed.notify_one();
         gate.release.notified().await;
         Ok(Jsonify::with_status(

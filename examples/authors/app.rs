@@ -10,6 +10,7 @@ use rocket::response::Redirect;
 use rocket::serde::json::Json;
 use rocket::{delete, get, patch, post, routes, Build, Rocket, State};
 use rocket_alchemy::filters::SortOrder;
+use rocket_alchemy::idempotency::{Idempotency, IdempotencyRecord, Idempotent};
 use rocket_alchemy::service::{Operation, ToChanges, ToModel};
 use rocket_alchemy::{
     Alchemy, Bind, Changes, CommitMode, DbSession, Jsonify, ListParams, ListSpec, Model,
@@ -93,8 +94,9 @@ fn new_author(name: String, dob: Option<NaiveDate>) -> Author {
     }
 }
 
-/// `POST /authors` and `/authors/batch` items.
-#[derive(Deserialize, Debug)]
+/// `POST /authors` and `/authors/batch` items (serialized to fingerprint an
+/// `Idempotency-Key` request).
+#[derive(Deserialize, Serialize, Debug)]
 pub struct AuthorCreate {
     pub name: String,
     #[serde(default)]
@@ -330,18 +332,28 @@ async fn list_authors(
     )))
 }
 
+/// With an `Idempotency-Key` header, a retry gets the first response (201, same body) and
+/// creates nothing; the author, its audit entry and the key's record are written once.
 #[post("/authors", data = "<input>")]
 async fn create_author(
     input: Json<AuthorCreate>,
+    key: Idempotency,
     db: Session<'_>,
     log: Session<'_, Audit>,
-) -> ApiResult<Jsonify<AuthorOut>> {
-    let author = Service::<Author>::new(db)
-        .create(input.into_inner())
+) -> ApiResult<Idempotent> {
+    let response = key
+        .run(&db, input.into_inner(), |input| async move {
+            let author = Service::<Author>::new(db).create(input).await?;
+            audit(log, "create", author.id).await?;
+            Ok::<_, RepositoryError>(Jsonify::with_status(
+                Status::Created,
+                AuthorOut::from(author),
+            ))
+        })
         .await?;
-    audit(log, "create", author.id).await?;
+    // After `run`: the key's record and the response it stores commit together.
     commit_if_manual(&[&db, &log]).await?;
-    Ok(Jsonify::with_status(Status::Created, author.into()))
+    Ok(response)
 }
 
 #[post("/authors/form", data = "<form>")]
@@ -453,7 +465,8 @@ pub fn app(figment: rocket::figment::Figment) -> Rocket<Build> {
             Alchemy::fairing()
                 .model::<Author>()
                 .model::<Book>()
-                .model::<AuditEntry>(),
+                .model::<AuditEntry>()
+                .model::<IdempotencyRecord>(),
         )
         .mount(
             "/",
