@@ -48,6 +48,7 @@
 //! * [`Alchemy`]: every database by key, outside requests.
 //! * [`repository`], [`service`], [`filters`], [`pagination`], [`params`]: data access
 //!   and its HTTP edges; [`Error`]: one error type, one status mapping.
+//! * [`idempotency`]: exactly-once `POST`s with the `Idempotency-Key` header.
 //! * [`migrate`], `cli`: migrations and the `database` commands.
 //!
 //! ## Features
@@ -71,6 +72,9 @@ compile_error!(
     "enable at least one of the `sqlite`, `postgres` and `mysql` features of rocket_alchemy"
 );
 
+// `#[derive(Model)]` inside the crate names it as `::rocket_alchemy`.
+extern crate self as rocket_alchemy;
+
 mod bind;
 #[cfg(feature = "cli")]
 pub mod cli;
@@ -82,6 +86,7 @@ mod fairing;
 pub mod filters;
 pub mod fixtures;
 mod guard;
+pub mod idempotency;
 pub mod input;
 mod launch;
 pub mod migrate;
@@ -108,6 +113,7 @@ pub use crate::driver::{BindPool, ReplicaStatus, SessionBackend};
 pub use crate::error::{DbErrorKind, Error, ErrorBody, ErrorKind, Result};
 pub use crate::fairing::{AlchemyFairing, SessionHook};
 pub use crate::guard::{AsReader, AsWriter, OnPrimary, Session};
+pub use crate::idempotency::{Idempotency, IdempotencyRecord, Idempotent};
 pub use crate::model::{FromAnyRow, Model, ModelExt};
 pub use crate::pagination::{Jsonify, OffsetPagination, Schema};
 pub use crate::params::{ListParams, ListSpec};

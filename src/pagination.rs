@@ -122,6 +122,11 @@ impl<T: Schema> Jsonify<T> {
     pub fn into_inner(self) -> T {
         self.value
     }
+
+    /// The status.
+    pub fn status(&self) -> Status {
+        self.status
+    }
 }
 
 impl<'r, T: Schema> Responder<'r, 'static> for Jsonify<T> {

@@ -308,12 +308,17 @@ impl<'r, S: ListSpec> FromRequest<'r> for ListParams<S> {
             Ok(params) => Outcome::Success(params),
             Err(error) => {
                 let status = error.status();
-                let cache = request.local_cache(|| GuardError(Mutex::new(None)));
-                *cache.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(error.body());
+                remember_guard_error(request, error.body());
                 Outcome::Error((status, error))
             }
         }
     }
+}
+
+/// Keeps a failed guard's body for the JSON catcher ([`catchers`]).
+pub(crate) fn remember_guard_error(request: &Request<'_>, body: ErrorBody) {
+    let cache = request.local_cache(|| GuardError(Mutex::new(None)));
+    *cache.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(body);
 }
 
 /// A catcher for every status that answers JSON `{"status_code", "detail"}`, with the

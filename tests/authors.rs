@@ -11,7 +11,7 @@ use common::Probe;
 use common::{figment_with, TestDb};
 use rocket::figment::providers::Serialized;
 use rocket::figment::Figment;
-use rocket::http::{ContentType, Status};
+use rocket::http::{ContentType, Header, Status};
 use rocket::local::asynchronous::LocalResponse;
 use rocket_alchemy::testing::{TestApp, TestKit};
 use rocket_alchemy::CommitMode;
@@ -636,6 +636,81 @@ async fn contract_autocommit_include_redirect(app: TestApp) {
 async fn contract_manual(app: TestApp) {
     contract(app).await
 }
+
+/// `POST /authors` with an `Idempotency-Key`: a retry gets the first response (201, same
+/// id, same bytes) and creates neither an author nor an audit entry; the same key with
+/// another body is a 422 writing nothing; without the header every POST creates.
+async fn idempotent_create(app: TestApp) {
+    let app = App::new(app);
+    let post = |key: Option<&'static str>, name: &str| {
+        let mut request = app
+            .client
+            .post("/authors")
+            .header(ContentType::JSON)
+            .body(json!({ "name": name, "dob": "1947-06-22" }).to_string());
+        if let Some(key) = key {
+            request = request.header(Header::new("Idempotency-Key", key));
+        }
+        request.dispatch()
+    };
+    let first = post(Some("create-octavia-1"), "Octavia E. Butler").await;
+    assert_eq!(first.status(), Status::Created);
+    assert_eq!(first.headers().get_one("Idempotent-Replayed"), None);
+    let first = first.into_string().await.unwrap();
+    let retry = post(Some("create-octavia-1"), "Octavia E. Butler").await;
+    assert_eq!(retry.status(), Status::Created);
+    assert_eq!(retry.headers().get_one("Idempotent-Replayed"), Some("true"));
+    assert_eq!(retry.content_type(), Some(ContentType::JSON));
+    let retry = retry.into_string().await.unwrap();
+    assert_eq!(retry, first, "the same response, byte for byte");
+    let author: Value = serde_json::from_str(&first).unwrap();
+    assert_author_shape(&author);
+    assert_eq!(app.counts().await, (1, 0, 1), "one author, one audit entry");
+    let table = match app.client.backend() {
+        rocket_alchemy::Backend::MySql => "`idempotency_key`",
+        _ => "\"idempotency_key\"",
+    };
+    let records = format!("SELECT COUNT(*) FROM {table}");
+    assert_eq!(app.main.scalar(&records).await, 1);
+
+    let other = post(Some("create-octavia-1"), "Someone Else").await;
+    assert_eq!(other.status(), Status::UnprocessableEntity);
+    assert_eq!(json_of(other).await["status_code"], 422);
+    let malformed = post(Some(""), "Octavia E. Butler").await;
+    assert_eq!(malformed.status(), Status::BadRequest);
+    assert_eq!(json_of(malformed).await["status_code"], 400);
+    assert_eq!(app.counts().await, (1, 0, 1), "refused: nothing written");
+
+    for _ in 0..2 {
+        assert_eq!(
+            post(None, "Octavia E. Butler").await.status(),
+            Status::Created
+        );
+    }
+    assert_eq!(
+        app.counts().await,
+        (3, 0, 3),
+        "without a key, each POST creates"
+    );
+    assert_eq!(app.main.scalar(&records).await, 1);
+    let _ = app.mode;
+}
+
+async fn idempotent_create_autocommit(app: TestApp) {
+    idempotent_create(app).await
+}
+
+async fn idempotent_create_include_redirect(app: TestApp) {
+    idempotent_create(app).await
+}
+
+async fn idempotent_create_manual(app: TestApp) {
+    idempotent_create(app).await
+}
+
+rocket_alchemy::test_on_backends!(KIT, with = autocommit => idempotent_create_autocommit);
+rocket_alchemy::test_on_backends!(KIT, with = include_redirect => idempotent_create_include_redirect);
+rocket_alchemy::test_on_backends!(KIT, with = manual => idempotent_create_manual);
 
 rocket_alchemy::test_on_backends!(KIT, with = autocommit => contract_autocommit);
 rocket_alchemy::test_on_backends!(KIT, with = include_redirect => contract_autocommit_include_redirect);

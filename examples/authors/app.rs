@@ -10,6 +10,7 @@ use rocket::response::Redirect;
 use rocket::serde::json::Json;
 use rocket::{delete, get, patch, post, routes, Build, Rocket, State};
 use rocket_alchemy::filters::SortOrder;
+use rocket_alchemy::idempotency::{Idempotency, IdempotencyRecord, Idempotent};
 use rocket_alchemy::precondition::{IfMatch, Tagged};
 use rocket_alchemy::service::Operation;
 use rocket_alchemy::{
@@ -100,8 +101,9 @@ fn new_author(name: String, dob: Option<NaiveDate>) -> Author {
 }
 
 /// `POST /authors` and `/authors/batch` items: mapped onto `Author` by field name (checked
-/// at compile time), `name` trimmed first, its `max_length` checked.
-#[derive(Deserialize, Debug, ToModel)]
+/// at compile time), `name` trimmed first, its `max_length` checked; serialized to
+/// fingerprint an `Idempotency-Key` request.
+#[derive(Deserialize, Serialize, Debug, ToModel)]
 #[input(model = Author, check = AuthorCreate::normalize)]
 pub struct AuthorCreate {
     pub name: String,
@@ -339,22 +341,32 @@ async fn list_authors(
     )))
 }
 
+/// With an `Idempotency-Key` header, a retry gets the first response (201, same body) and
+/// creates nothing; the author, its audit entry and the key's record are written once.
 #[post("/authors", data = "<input>")]
 async fn create_author(
     input: Json<AuthorCreate>,
+    key: Idempotency,
     db: Session<'_>,
     log: Session<'_, Audit>,
-) -> ApiResult<Jsonify<AuthorOut>> {
-    let author = Service::<Author>::new(db)
-        .create(input.into_inner())
+) -> ApiResult<Idempotent> {
+    let response = key
+        .run(&db, input.into_inner(), |input| async move {
+            let author = Service::<Author>::new(db).create(input).await?;
+            audit(log, "create", author.id).await?;
+            // Work for after the commit (a welcome email, a cache to invalidate): never runs
+            // if the author is rolled back, and the response does not wait for it.
+            let id = author.id;
+            db.on_commit(async move { rocket::info!("author {id} created") });
+            Ok::<_, RepositoryError>(Jsonify::with_status(
+                Status::Created,
+                AuthorOut::from(author),
+            ))
+        })
         .await?;
-    audit(log, "create", author.id).await?;
-    // Work for after the commit (a welcome email, a cache to invalidate): never runs if
-    // the author is rolled back, and the response does not wait for it.
-    let id = author.id;
-    db.on_commit(async move { rocket::info!("author {id} created") });
+    // After `run`: the key's record and the response it stores commit together.
     commit_if_manual(&[&db, &log]).await?;
-    Ok(Jsonify::with_status(Status::Created, author.into()))
+    Ok(response)
 }
 
 #[post("/authors/form", data = "<form>")]
@@ -488,7 +500,8 @@ pub fn app(figment: rocket::figment::Figment) -> Rocket<Build> {
             Alchemy::fairing()
                 .model::<Author>()
                 .model::<Book>()
-                .model::<AuditEntry>(),
+                .model::<AuditEntry>()
+                .model::<IdempotencyRecord>(),
         )
         .mount(
             "/",

@@ -68,6 +68,10 @@ pub struct DatabaseConfig {
     /// `statement_timeout`, `lock_timeout`; see [`TransactionOptions`]). _Default:_ the
     /// server's.
     pub transaction: TransactionOptions,
+    /// How long an `Idempotency-Key` is remembered: a stored response older than this is
+    /// ignored, and its key may be used again (see [`crate::idempotency`]).
+    /// _Default:_ 24 hours.
+    pub idempotency_ttl: Duration,
     /// Where `url` came from (a file, the environment), for errors found when opening.
     pub(crate) url_origin: Option<String>,
 }
@@ -123,6 +127,7 @@ struct RawConfig {
     read_only: Option<bool>,
     statement_timeout: Option<f64>,
     lock_timeout: Option<f64>,
+    idempotency_ttl: Option<u64>,
 }
 
 /// A configuration problem. Its message names the full key and, when known, where the bad
@@ -351,6 +356,8 @@ impl DatabaseConfig {
         let idle_timeout = seconds("idle_timeout", raw.idle_timeout)?;
         let max_lifetime = seconds("max_lifetime", raw.max_lifetime)?;
         let busy_timeout = seconds("busy_timeout", raw.busy_timeout)?;
+        let idempotency_ttl = seconds("idempotency_ttl", raw.idempotency_ttl)?
+            .unwrap_or(Duration::from_secs(24 * 60 * 60));
 
         if raw.max_connections == Some(0) {
             return Err(ConfigError::new(k("max_connections"), "must be at least 1"));
@@ -508,6 +515,7 @@ impl DatabaseConfig {
             replicas,
             max_replica_lag,
             transaction,
+            idempotency_ttl,
             url_origin: None,
         })
     }
@@ -540,6 +548,7 @@ mod tests {
         assert_eq!(c.commit_mode, CommitMode::Manual);
         assert_eq!(c.max_connections, 12);
         assert_eq!(c.connect_timeout, Duration::from_secs(5));
+        assert_eq!(c.idempotency_ttl, Duration::from_secs(86_400));
         assert_eq!(c.min_connections, None);
         assert!(!c.create_all && !c.echo && !c.lazy && !c.migrate);
         let sqlite = c.sqlite.as_ref().unwrap();
@@ -580,6 +589,7 @@ mod tests {
             ("[databases.d]\nurl = \"sqlite::memory:\"\nmax_connections = \"many\"", "databases.d.max_connections", "expected"),
             ("[databases.d]\nurl = \"sqlite::memory:\"\nmax_connections = 0", "databases.d.max_connections", "at least 1"),
             ("[databases.d]\nurl = \"sqlite::memory:\"\nconnect_timeout = 0", "databases.d.connect_timeout", "positive"),
+            ("[databases.d]\nurl = \"sqlite::memory:\"\nidempotency_ttl = 0", "databases.d.idempotency_ttl", "positive"),
             ("[databases.d]\nurl = \"sqlite::memory:\"\nmin_connections = 9\nmax_connections = 2", "databases.d.min_connections", "more than"),
             ("[databases.d]\nurl = \"postgres://u:pw@h/db\"\nbusy_timeout = 3", "databases.d.busy_timeout", "SQLite setting"),
             ("[databases.d]\nurl = \"postgres://u:pw@h/db\"\nsynchronous = \"full\"", "databases.d.synchronous", "SQLite setting"),

@@ -103,6 +103,25 @@ pub(crate) trait Dialect: Send + Sync + 'static {
     fn health_check(&self) -> &'static str {
         "SELECT 1"
     }
+
+    // ---- idempotency keys ----
+
+    /// A read taking a transaction-scoped lock on the idempotency key `key` without
+    /// waiting, returning whether it got it (one boolean column): a request whose key an
+    /// in-flight request holds is told at once. `None` where writers are serialized anyway
+    /// (SQLite) or a lock wait is cut short instead ([`Dialect::no_lock_wait`]).
+    fn try_lock_key(&self, key: &str) -> Option<sea_query::SelectStatement> {
+        let _ = key;
+        None
+    }
+
+    /// Statements that make the connection's row-lock waits fail at once, and that restore
+    /// them (given the bind's `lock_timeout`), around an idempotency claim: a claim blocked
+    /// by an in-flight request then fails with a lock-wait timeout ([`DbErrorKind::Busy`]).
+    fn no_lock_wait(&self, lock_timeout: Option<std::time::Duration>) -> Option<(String, String)> {
+        let _ = lock_timeout;
+        None
+    }
 }
 
 /// A DDL statement sea-query can build for any backend.

@@ -278,15 +278,32 @@ impl Link {
             let done = Box::pin(sqlx::raw_sql(sql).execute(conn)).await?;
             return Ok(done.rows_affected());
         }
-        on_conn!(self, |conn, sql, named| {
-            Box::pin(
-                sqlx::query_with(sql, values)
-                    .persistent(named)
-                    .execute(conn),
-            )
-            .await
-            .map(|done| done.rows_affected())
-        })
+        match self {
+            #[cfg(feature = "sqlite")]
+            Link::Sqlite(link) => {
+                let (sql, merged) = link.statement(sql);
+                let result = match merged {
+                    // `BEGIN …; <statement>`: SQLite's change count is not reset by `BEGIN`, so
+                    // sqlx's sum would add the connection's previous write to this one's.
+                    true => Box::pin(last_changes(link.conn(), sql, values)).await,
+                    false => Box::pin(sqlx::query_with(sql, values).execute(link.conn()))
+                        .await
+                        .map(|done| done.rows_affected()),
+                };
+                link.settle(merged, result.as_ref().err()).await;
+                result
+            }
+            #[allow(unreachable_patterns)]
+            link => on_conn!(link, |conn, sql, named| {
+                Box::pin(
+                    sqlx::query_with(sql, values)
+                        .persistent(named)
+                        .execute(conn),
+                )
+                .await
+                .map(|done| done.rows_affected())
+            }),
+        }
     }
 
     /// Runs a statement; every row, decoded.
@@ -500,3 +517,22 @@ macro_rules! session_backend {
 session_backend!("sqlite", Sqlite, Sqlite);
 session_backend!("postgres", Postgres, Postgres);
 session_backend!("mysql", MySql, MySql);
+
+/// The rows affected by the last statement of a multi-statement SQLite command.
+#[cfg(feature = "sqlite")]
+async fn last_changes(
+    conn: &mut sqlx::SqliteConnection,
+    sql: SqlStr,
+    values: SqlxValues,
+) -> Result<u64, sqlx::Error> {
+    use rocket::futures::TryStreamExt;
+    #[allow(deprecated)] // multi-statement commands are what SQLite sessions send
+    let mut results = sqlx::query_with(sql, values).fetch_many(conn);
+    let mut last = 0;
+    while let Some(result) = results.try_next().await? {
+        if let sqlx::Either::Left(done) = result {
+            last = done.rows_affected();
+        }
+    }
+    Ok(last)
+}

@@ -36,6 +36,19 @@ impl crate::driver::Dialect for MySqlDialect {
         Some(sql)
     }
 
+    /// `innodb_lock_wait_timeout = 0` (MariaDB: no wait; MySQL raises it to its minimum, one
+    /// second), then back to the bind's `lock_timeout` or the server's default.
+    fn no_lock_wait(&self, lock_timeout: Option<std::time::Duration>) -> Option<(String, String)> {
+        let restore = match lock_timeout {
+            Some(timeout) => (timeout.as_secs_f64().ceil().max(1.0) as u64).to_string(),
+            None => "DEFAULT".to_string(),
+        };
+        Some((
+            "SET SESSION innodb_lock_wait_timeout = 0".to_string(),
+            format!("SET SESSION innodb_lock_wait_timeout = {restore}"),
+        ))
+    }
+
     fn classify(
         &self,
         error: &dyn sqlx::error::DatabaseError,

@@ -11,7 +11,25 @@ pub(crate) struct PostgresDialect;
 /// The one [`PostgresDialect`].
 pub(crate) static POSTGRES: PostgresDialect = PostgresDialect;
 
+/// The seed of `hashtextextended` for idempotency keys' advisory locks, keeping them apart
+/// from other users of 64-bit advisory lock keys.
+const IDEMPOTENCY_LOCK_SEED: i64 = 0x1de3_7e17;
+
 impl crate::driver::Dialect for PostgresDialect {
+    /// `SELECT pg_try_advisory_xact_lock(hashtextextended(key, seed))`: held until the
+    /// transaction ends (so safe behind a transaction pooler), never waited for.
+    fn try_lock_key(&self, key: &str) -> Option<sea_query::SelectStatement> {
+        use sea_query::Func;
+        let hash = Func::cust("hashtextextended")
+            .arg(Expr::val(key))
+            .arg(Expr::val(IDEMPOTENCY_LOCK_SEED));
+        Some(
+            sea_query::Query::select()
+                .expr(Func::cust("pg_try_advisory_xact_lock").arg(hash))
+                .to_owned(),
+        )
+    }
+
     /// `BEGIN ISOLATION LEVEL … READ ONLY; SET LOCAL …`: everything transaction-scoped,
     /// sent in one simple query (safe behind a transaction pooler).
     fn begin_statement(&self, options: &crate::config::TransactionOptions) -> Option<String> {
