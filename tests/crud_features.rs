@@ -254,7 +254,7 @@ async fn send(
         _ => client.get(uri.to_string()),
     };
     if let Some(body) = body {
-        request = request.header(ContentType::JSON).body(body.to_string());
+        request = request.header(ContentType::JSON).body(body);
     }
     for (name, value) in headers {
         request = request.header(Header::new(name.to_string(), value.to_string()));
