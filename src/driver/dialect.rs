@@ -35,6 +35,14 @@ pub(crate) trait Dialect: Send + Sync + 'static {
         true
     }
 
+    /// The column constraint declaring an auto-increment primary key named `constraint` on
+    /// its column, for a backend where only a column constraint can promise that numbers are
+    /// never reused (SQLite's `AUTOINCREMENT`); `None`: a table-level primary key.
+    fn inline_auto_increment_key(&self, constraint: &str) -> Option<String> {
+        let _ = constraint;
+        None
+    }
+
     /// The default of audit timestamp columns.
     fn now(&self) -> &'static str {
         "CURRENT_TIMESTAMP"

@@ -71,6 +71,15 @@ impl crate::driver::Dialect for SqliteDialect {
         false
     }
 
+    /// `AUTOINCREMENT`: a deleted row's number is never given again (without it SQLite
+    /// reuses the highest one), as PostgreSQL's identity and MySQL's `AUTO_INCREMENT` do.
+    fn inline_auto_increment_key(&self, constraint: &str) -> Option<String> {
+        Some(format!(
+            "CONSTRAINT \"{}\" PRIMARY KEY AUTOINCREMENT",
+            constraint.replace('"', "\"\"")
+        ))
+    }
+
     fn parameter_limit(&self) -> usize {
         32_000
     }

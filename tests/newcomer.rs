@@ -1,0 +1,149 @@
+//! Issue 12: wrong code fails at compile time or at launch, never silently at run time —
+//! what a new user ran into, each checked through an independent path (a probe connection,
+//! the files on disk, the captured log).
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use chrono::{DateTime, Utc};
+use common::TestDb;
+use rocket::http::{ContentType, Status};
+use rocket::local::asynchronous::Client;
+use rocket::{get, post, routes};
+use rocket_alchemy::filters::SortOrder;
+use rocket_alchemy::migrate::{MigrationError, Migrator};
+use rocket_alchemy::service::{Operation, Service, ToModel};
+use rocket_alchemy::{
+    Alchemy, Backend, JsonBody, ListParams, ListSpec, Model, Repository, RepositoryError, Session,
+};
+use uuid::Uuid;
+
+// ---- captured logs (one subscriber for this binary; each test looks for its own marker) ----
+
+#[derive(Clone, Default)]
+struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Buffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn logs() -> &'static Buffer {
+    static BUFFER: OnceLock<Buffer> = OnceLock::new();
+    BUFFER.get_or_init(|| {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .init();
+        buffer
+    })
+}
+
+/// The captured lines containing `marker`.
+fn lines_with(marker: &str) -> Vec<String> {
+    let text = String::from_utf8_lossy(&logs().0.lock().unwrap()).into_owned();
+    text.lines()
+        .filter(|l| l.contains(marker))
+        .map(str::to_string)
+        .collect()
+}
+
+// ---- models ----
+
+#[derive(Model, Clone, Debug, PartialEq, serde::Serialize)]
+struct Ticket {
+    id: i64,
+    #[model(max_length = 40, unique)]
+    label: String,
+}
+
+#[derive(Model, Clone, Debug, PartialEq, serde::Serialize)]
+struct List {
+    id: Uuid,
+    #[model(max_length = 100)]
+    title: String,
+    created_at: DateTime<Utc>,
+}
+
+#[derive(Model, Clone, Debug, PartialEq, serde::Serialize)]
+struct Todo {
+    id: Uuid,
+    #[model(max_length = 200)]
+    text: String,
+    #[model(references = List, on_delete = "cascade")]
+    list_id: Uuid,
+}
+
+fn ticket(label: &str) -> Ticket {
+    Ticket {
+        id: 0,
+        label: label.into(),
+    }
+}
+
+fn list(title: &str) -> List {
+    List {
+        id: Uuid::nil(),
+        title: title.into(),
+        created_at: DateTime::UNIX_EPOCH,
+    }
+}
+
+async fn open(db: &TestDb, tables: &[&'static rocket_alchemy::model::Table]) -> Alchemy {
+    Alchemy::open(
+        &db.figment("[databases.default]\ncreate_all = true"),
+        tables,
+    )
+    .await
+    .expect("open")
+}
+
+// ---- 6. auto-increment keys are never reused ----
+
+/// Insert, delete the last row, insert again: the new key is not the deleted one, on every
+/// backend (SQLite's `AUTOINCREMENT`, PostgreSQL's identity, MySQL's `AUTO_INCREMENT`).
+async fn auto_increment_keys_are_never_reused(db: TestDb) {
+    let alchemy = open(&db, &[Ticket::TABLE]).await;
+    let session = alchemy.session("default").unwrap();
+    let tickets = Repository::<Ticket>::on(&session).unwrap();
+    let first = tickets.create(ticket("a")).await.unwrap();
+    let second = tickets.create(ticket("b")).await.unwrap();
+    session.commit().await.unwrap();
+    assert!(second.id > first.id);
+    let probe = db.probe();
+    probe
+        .execute(&format!("DELETE FROM ticket WHERE id = {}", second.id))
+        .await;
+    let third = tickets.create(ticket("c")).await.unwrap();
+    session.commit().await.unwrap();
+    assert_ne!(third.id, second.id, "a deleted key was given again");
+    assert_eq!(
+        probe.scalar("SELECT MAX(id) FROM ticket").await,
+        third.id,
+        "the database holds the new key"
+    );
+    assert!(third.id > second.id);
+    // Outside the app too: a row inserted by hand after a delete gets a fresh key.
+    probe
+        .execute(&format!("DELETE FROM ticket WHERE id = {}", third.id))
+        .await;
+    probe
+        .execute("INSERT INTO ticket (label) VALUES ('by hand')")
+        .await;
+    assert!(probe.scalar("SELECT MAX(id) FROM ticket").await > third.id);
+    alchemy.close().await;
+}
+
+backend_tests!(
+    auto_increment_keys_are_never_reused,
+);
