@@ -144,6 +144,51 @@ async fn auto_increment_keys_are_never_reused(db: TestDb) {
     alchemy.close().await;
 }
 
+// ---- 6. no `.migrate-lock` left beside a SQLite database ----
+
+fn temp_dir(db: &TestDb, what: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("ra_{what}_{}", db.name()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_migration_lock_file_is_removed() {
+    let db = TestDb::sqlite("lock_file").await;
+    let dir = temp_dir(&db, "lock");
+    std::fs::write(
+        dir.join("1_first.up.sql"),
+        "CREATE TABLE first (id INTEGER PRIMARY KEY);\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("1_first.down.sql"), "DROP TABLE first;\n").unwrap();
+    let figment = db.figment(&format!(
+        "[databases.default]\nmigrations = \"{}\"",
+        dir.display()
+    ));
+    let alchemy = Alchemy::open(&figment, &[]).await.unwrap();
+    let migrator = Migrator::new(alchemy.bind("default").unwrap()).unwrap();
+    let mut out = Vec::new();
+    let steps = migrator.upgrade(None, &mut out).await.unwrap();
+    assert_eq!(steps.len(), 1);
+    let path = db.url.trim_start_matches("sqlite://");
+    let lock = format!("{path}.migrate-lock");
+    assert!(
+        !std::path::Path::new(&lock).exists(),
+        "{lock} is left after the upgrade"
+    );
+    assert_eq!(
+        db.probe()
+            .scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'first'")
+            .await,
+        1
+    );
+    alchemy.close().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 backend_tests!(
     auto_increment_keys_are_never_reused,
 );
