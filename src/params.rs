@@ -308,16 +308,119 @@ impl<'r, S: ListSpec> FromRequest<'r> for ListParams<S> {
             Ok(params) => Outcome::Success(params),
             Err(error) => {
                 let status = error.status();
-                let cache = request.local_cache(|| GuardError(Mutex::new(None)));
-                *cache.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(error.body());
+                remember(request, error.body());
                 Outcome::Error((status, error))
             }
         }
     }
 }
 
+/// Remembers `body` as the detail of the guard that failed on `request`, for the JSON
+/// catcher.
+fn remember(request: &Request<'_>, body: ErrorBody) {
+    let cache = request.local_cache(|| GuardError(Mutex::new(None)));
+    *cache.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(body);
+}
+
+/// A JSON request body, as Rocket's [`Json`](rocket::serde::json::Json) reads it, whose
+/// failure says what is wrong: with [`catchers`] registered (or by taking
+/// `Result<JsonBody<T>, ErrorBody>` and returning the error) a body that does not
+/// deserialize answers **422** `{"status_code": 422, "detail": "invalid body: missing field
+/// `title` at line 1 column 2"}` (serde's message: the field and the reason), malformed JSON
+/// **400**, a body over the `json` limit **413**. Rocket's `Json` answers a bare
+/// "Unprocessable Entity".
+///
+/// ```
+/// use rocket::local::blocking::Client;
+/// use rocket::http::{ContentType, Status};
+/// use rocket_alchemy::params::{catchers, JsonBody};
+///
+/// #[derive(serde::Deserialize)]
+/// struct TodoIn { title: String }
+///
+/// #[rocket::post("/todos", data = "<input>")]
+/// fn create(input: JsonBody<TodoIn>) -> String { input.into_inner().title }
+///
+/// let rocket = rocket::build().mount("/", rocket::routes![create]).register("/", catchers());
+/// let client = Client::tracked(rocket).unwrap();
+/// let response = client.post("/todos").header(ContentType::JSON).body("{}").dispatch();
+/// assert_eq!(response.status(), Status::UnprocessableEntity);
+/// assert!(response.into_string().unwrap().contains("missing field `title`"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct JsonBody<T>(pub T);
+
+impl<T> JsonBody<T> {
+    /// The value.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for JsonBody<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> std::ops::DerefMut for JsonBody<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
+}
+
+#[rocket::async_trait]
+impl<'r, T: serde::Deserialize<'r>> rocket::data::FromData<'r> for JsonBody<T> {
+    type Error = ErrorBody;
+
+    async fn from_data(
+        request: &'r Request<'_>,
+        data: rocket::Data<'r>,
+    ) -> rocket::data::Outcome<'r, Self> {
+        use rocket::outcome::Outcome as O;
+        use rocket::serde::json::{Error, Json};
+        // The log gets where, not what: serde's message can quote the values sent.
+        let (body, place) =
+            match <Json<T> as rocket::data::FromData<'r>>::from_data(request, data).await {
+                O::Success(json) => return O::Success(JsonBody(json.into_inner())),
+                O::Forward(forward) => return O::Forward(forward),
+                O::Error((status, Error::Parse(_, e))) => {
+                    let what = match status == Status::UnprocessableEntity {
+                        true => "invalid body",
+                        false => "invalid JSON",
+                    };
+                    let place = format!("{what} at line {} column {}", e.line(), e.column());
+                    (ErrorBody::new(status, format!("{what}: {e}")), place)
+                }
+                O::Error((Status::PayloadTooLarge, _)) => {
+                    let detail = "the body is larger than the `json` limit";
+                    (
+                        ErrorBody::new(Status::PayloadTooLarge, detail),
+                        detail.to_string(),
+                    )
+                }
+                O::Error((status, _)) => {
+                    let detail = "the body could not be read";
+                    (ErrorBody::new(status, detail), detail.to_string())
+                }
+            };
+        tracing::warn!(
+            target: "rocket_alchemy",
+            "{} {}: {}: {} ({})",
+            request.method(),
+            request.uri().path(),
+            body.status_code,
+            place,
+            std::any::type_name::<T>()
+        );
+        remember(request, body.clone());
+        O::Error((Status::new(body.status_code), body))
+    }
+}
+
 /// A catcher for every status that answers JSON `{"status_code", "detail"}`, with the
-/// parameter-naming detail of a failed [`ListParams`] guard when there is one.
+/// detail of a failed [`ListParams`] guard or [`JsonBody`] when there is one.
 #[catch(default)]
 fn json_catcher(status: Status, request: &Request<'_>) -> ErrorBody {
     let cached = request.local_cache(|| GuardError(Mutex::new(None)));

@@ -189,6 +189,76 @@ async fn sqlite_migration_lock_file_is_removed() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+// ---- 5. JSON bodies answer 422 with the field and the reason ----
+
+#[derive(serde::Deserialize)]
+struct TodoIn {
+    #[allow(dead_code)]
+    title: String,
+    #[allow(dead_code)]
+    done: bool,
+}
+
+#[post("/todos", data = "<input>")]
+fn create_todo(input: JsonBody<TodoIn>) -> &'static str {
+    let _ = input.into_inner();
+    "ok"
+}
+
+async fn json_client() -> Client {
+    let rocket = rocket::custom(
+        rocket::Config::figment()
+            .merge(("log_level", "off"))
+            .merge(("port", 0)),
+    )
+    .mount("/", routes![create_todo])
+    .register("/", rocket_alchemy::params::catchers());
+    Client::tracked(rocket).await.unwrap()
+}
+
+#[tokio::test]
+async fn json_body_errors_name_the_field_and_the_reason() {
+    logs();
+    let client = json_client().await;
+    let post = |body: &'static str| {
+        client
+            .post("/todos")
+            .header(ContentType::JSON)
+            .body(body)
+            .dispatch()
+    };
+    let response = post(r#"{"done": false}"#).await;
+    assert_eq!(response.status(), Status::UnprocessableEntity);
+    let body: serde_json::Value = response.into_json().await.unwrap();
+    assert_eq!(body["status_code"], 422);
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("missing field `title`"), "{detail}");
+
+    let response = post(r#"{"title": "x", "done": "yes"}"#).await;
+    assert_eq!(response.status(), Status::UnprocessableEntity);
+    let body: serde_json::Value = response.into_json().await.unwrap();
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("invalid type"), "{detail}");
+    assert!(detail.contains("expected a boolean"), "{detail}");
+
+    let response = post(r#"{"title": "#).await;
+    assert_eq!(response.status(), Status::BadRequest);
+    let body: serde_json::Value = response.into_json().await.unwrap();
+    assert!(
+        body["detail"].as_str().unwrap().starts_with("invalid JSON"),
+        "{body}"
+    );
+    assert_eq!(
+        post(r#"{"title": "x", "done": true}"#).await.status(),
+        Status::Ok
+    );
+
+    // The log says where the body failed, without its values.
+    let logged = lines_with("POST /todos: 422");
+    assert!(!logged.is_empty(), "no log line for the 422");
+    assert!(logged.iter().all(|l| !l.contains("yes")), "{logged:?}");
+}
+
 backend_tests!(
     auto_increment_keys_are_never_reused,
 );

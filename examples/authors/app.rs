@@ -12,7 +12,7 @@ use rocket::{delete, get, patch, post, routes, Build, Rocket, State};
 use rocket_alchemy::filters::SortOrder;
 use rocket_alchemy::service::{Operation, ToChanges, ToModel};
 use rocket_alchemy::{
-    Alchemy, Bind, Changes, CommitMode, DbSession, Jsonify, ListParams, ListSpec, Model,
+    Alchemy, Bind, Changes, CommitMode, DbSession, JsonBody, Jsonify, ListParams, ListSpec, Model,
     OffsetPagination, Repository, RepositoryError, Schema, Service, Session,
 };
 use serde::{Deserialize, Deserializer, Serialize};
@@ -332,7 +332,7 @@ async fn list_authors(
 
 #[post("/authors", data = "<input>")]
 async fn create_author(
-    input: Json<AuthorCreate>,
+    input: JsonBody<AuthorCreate>,
     db: Session<'_>,
     log: Session<'_, Audit>,
 ) -> ApiResult<Jsonify<AuthorOut>> {
@@ -358,7 +358,7 @@ async fn create_author_form(
 
 #[post("/authors/batch", data = "<items>")]
 async fn create_batch(
-    items: Json<Vec<serde_json::Value>>,
+    items: JsonBody<Vec<serde_json::Value>>,
     db: Session<'_>,
     log: Session<'_, Audit>,
 ) -> ApiResult<Jsonify<Vec<AuthorOut>>> {
@@ -398,7 +398,7 @@ async fn get_author(id: Uuid, db: Session<'_>) -> ApiResult<Jsonify<AuthorDetail
 #[patch("/authors/<id>", data = "<input>")]
 async fn update_author(
     id: Uuid,
-    input: Json<AuthorPatch>,
+    input: JsonBody<AuthorPatch>,
     db: Session<'_>,
     log: Session<'_, Audit>,
 ) -> ApiResult<Jsonify<AuthorOut>> {
@@ -421,7 +421,7 @@ async fn delete_author(id: Uuid, db: Session<'_>, log: Session<'_, Audit>) -> Ap
 #[post("/authors/<id>/books", data = "<input>")]
 async fn create_book(
     id: Uuid,
-    input: Json<BookCreate>,
+    input: JsonBody<BookCreate>,
     db: Session<'_>,
 ) -> ApiResult<Jsonify<BookOut>> {
     Repository::<Author>::new(db).get(id).await?;
