@@ -24,6 +24,13 @@ pub(crate) trait Dialect: Send + Sync + 'static {
         true
     }
 
+    /// The database's own message of `error` when this backend's messages for it never
+    /// quote values (for the log); `None` otherwise or when `error` is not this backend's.
+    fn safe_message(&self, error: &dyn sqlx::error::DatabaseError) -> Option<String> {
+        let _ = error;
+        None
+    }
+
     // ---- types and DDL ----
 
     /// The SQL type of `column`, as `create_all` writes it.
@@ -218,6 +225,32 @@ pub(crate) fn build<S: SqlxBinder + ?Sized>(
 }
 
 impl DbErrorKind {
+    /// Why `error` happened, for the log: its kind, the constraint, table and code the
+    /// database names, and SQLite's constraint message (which names columns, never values).
+    /// No values, no SQL: a MySQL message quotes the duplicate value, so it is left out.
+    pub(crate) fn reason(error: &sqlx::Error) -> String {
+        let mut out = format!("{:?}", DbErrorKind::of(error));
+        if let sqlx::Error::Database(db) = error {
+            if let Some(constraint) = db.constraint() {
+                out.push_str(&format!(" on constraint `{constraint}`"));
+            }
+            if let Some(table) = db.table() {
+                out.push_str(&format!(" of table `{table}`"));
+            }
+            if let Some(code) = db.code() {
+                out.push_str(&format!(" (code {code})"));
+            }
+            let safe = [Backend::Sqlite, Backend::Postgres, Backend::MySql]
+                .into_iter()
+                .filter(|backend| backend.is_enabled())
+                .find_map(|backend| backend.dialect().safe_message(db.as_ref()));
+            if let Some(message) = safe {
+                out.push_str(&format!(": {message}"));
+            }
+        }
+        out
+    }
+
     /// Classifies a sqlx error: by sqlx's kind for constraint violations, by each backend's
     /// codes otherwise — never by message text.
     ///
