@@ -87,6 +87,18 @@ impl<M: Model> ToChanges<M> for Changes<M> {
     }
 }
 
+/// Converts every input, naming the index of the first that fails validation.
+fn convert_all<M: Model, I: ToModel<M>>(
+    inputs: impl IntoIterator<Item = I>,
+    operation: Operation,
+) -> Result<Vec<M>> {
+    inputs
+        .into_iter()
+        .enumerate()
+        .map(|(i, input)| input.to_model(operation).map_err(|e| e.at_item(i)))
+        .collect()
+}
+
 /// A service over the repository of `M`. See the [module docs](self).
 #[derive(Debug, Clone)]
 pub struct Service<'s, M: Model> {
@@ -162,15 +174,13 @@ impl<'s, M: Model> Service<'s, M> {
             .await
     }
 
-    /// Creates rows from `inputs` (all converted first: a bad one writes nothing).
+    /// Creates rows from `inputs` (all converted first: a bad one writes nothing, and its
+    /// validation error names its index: `item 2: title must not be empty`).
     pub async fn create_many<I: ToModel<M>>(
         &self,
         inputs: impl IntoIterator<Item = I>,
     ) -> Result<Vec<M>> {
-        let models = inputs
-            .into_iter()
-            .map(|i| i.to_model(Operation::Create))
-            .collect::<Result<Vec<_>>>()?;
+        let models = convert_all(inputs, Operation::Create)?;
         self.repository.create_many(models).await
     }
 
@@ -186,16 +196,13 @@ impl<'s, M: Model> Service<'s, M> {
             .await
     }
 
-    /// [`Service::upsert`] for many inputs.
+    /// [`Service::upsert`] for many inputs (a validation error names the item's index).
     pub async fn upsert_many<I: ToModel<M>>(
         &self,
         inputs: impl IntoIterator<Item = I>,
         match_fields: &[ColumnRef<M>],
     ) -> Result<Vec<M>> {
-        let models = inputs
-            .into_iter()
-            .map(|i| i.to_model(Operation::Upsert))
-            .collect::<Result<Vec<_>>>()?;
+        let models = convert_all(inputs, Operation::Upsert)?;
         self.repository.upsert_many(models, match_fields).await
     }
 

@@ -259,6 +259,47 @@ async fn json_body_errors_name_the_field_and_the_reason() {
     assert!(logged.iter().all(|l| !l.contains("yes")), "{logged:?}");
 }
 
+// ---- 5. batch validation errors name the item's index ----
+
+#[derive(serde::Deserialize)]
+struct ListIn {
+    title: String,
+}
+
+impl ToModel<List> for ListIn {
+    fn to_model(self, _: Operation) -> Result<List, RepositoryError> {
+        if self.title.trim().is_empty() {
+            return Err(RepositoryError::Validation(
+                "title must not be empty".into(),
+            ));
+        }
+        Ok(list(&self.title))
+    }
+}
+
+async fn batch_validation_names_the_item(db: TestDb) {
+    let alchemy = open(&db, &[List::TABLE, Todo::TABLE]).await;
+    let session = alchemy.session("default").unwrap();
+    let lists = Service::<List>::on(&session).unwrap();
+    let inputs = ["groceries", "chores", " "].map(|t| ListIn { title: t.into() });
+    let error = lists.create_many(inputs).await.unwrap_err();
+    assert_eq!(error.status(), Status::UnprocessableEntity);
+    assert_eq!(error.detail(), "item 2: title must not be empty");
+    let inputs = [" "].map(|t| ListIn { title: t.into() });
+    let error = lists
+        .upsert_many(inputs, &[List::ID.into()])
+        .await
+        .unwrap_err();
+    assert_eq!(error.detail(), "item 0: title must not be empty");
+    session.commit().await.unwrap();
+    assert_eq!(
+        db.probe().count("list").await,
+        0,
+        "a bad item writes nothing"
+    );
+    alchemy.close().await;
+}
+
 // ---- 5. a 4xx from the database logs its reason at the normal level ----
 
 #[post("/tickets/<tag>/<label>")]
@@ -304,5 +345,6 @@ async fn database_4xx_logs_its_reason(db: TestDb) {
 
 backend_tests!(
     auto_increment_keys_are_never_reused,
+    batch_validation_names_the_item,
     database_4xx_logs_its_reason,
 );

@@ -369,10 +369,7 @@ async fn create_batch(
     for (i, item) in items.into_inner().into_iter().enumerate() {
         let input: AuthorCreate = serde_json::from_value(item)
             .map_err(|e| RepositoryError::Validation(format!("item {i}: {e}")))?;
-        let author = authors.create(input).await.map_err(|e| match e {
-            RepositoryError::Validation(m) => RepositoryError::Validation(format!("item {i}: {m}")),
-            other => other,
-        })?;
+        let author = authors.create(input).await.map_err(|e| e.at_item(i))?;
         audit(log, "create", author.id).await?;
         created.push(AuthorOut::from(author));
     }
