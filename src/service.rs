@@ -137,6 +137,21 @@ impl<'s, M: Model> Service<'s, M> {
         self.repository.get(id).await
     }
 
+    /// See [`Repository::get_or_none`].
+    pub async fn get_or_none(&self, id: impl Into<Value>) -> Result<Option<M>> {
+        self.repository.get_or_none(id).await
+    }
+
+    /// See [`Repository::children`]: the rows of `C` whose foreign key `fk` references each
+    /// of `parents`, in one query.
+    pub async fn children<C: Model, K>(
+        &self,
+        parents: &[M],
+        fk: crate::model::Col<C, K>,
+    ) -> Result<Vec<Vec<C>>> {
+        self.repository.children(parents, fk).await
+    }
+
     /// See [`Repository::get_one`].
     pub async fn get_one(&self, filters: &[Filter<M>]) -> Result<M> {
         self.repository.get_one(filters).await

@@ -300,6 +300,41 @@ async fn batch_validation_names_the_item(db: TestDb) {
     alchemy.close().await;
 }
 
+// ---- 7. Service offers children and get_or_none ----
+
+async fn service_has_children_and_get_or_none(db: TestDb) {
+    let alchemy = open(&db, &[List::TABLE, Todo::TABLE]).await;
+    let session = alchemy.session("default").unwrap();
+    let lists = Service::<List>::on(&session).unwrap();
+    let todos = Service::<Todo>::on(&session).unwrap();
+    let groceries = lists.create(list("groceries")).await.unwrap();
+    let empty = lists.create(list("empty")).await.unwrap();
+    for text in ["milk", "eggs"] {
+        todos
+            .create(Todo {
+                id: Uuid::nil(),
+                text: text.into(),
+                list_id: groceries.id,
+            })
+            .await
+            .unwrap();
+    }
+    session.commit().await.unwrap();
+    assert_eq!(db.probe().count("todo").await, 2);
+    let children = lists
+        .children(&[groceries.clone(), empty.clone()], Todo::LIST_ID)
+        .await
+        .unwrap();
+    assert_eq!(children[0].len(), 2);
+    assert!(children[1].is_empty());
+    assert_eq!(
+        lists.get_or_none(groceries.id).await.unwrap().map(|l| l.id),
+        Some(groceries.id)
+    );
+    assert_eq!(lists.get_or_none(Uuid::now_v7()).await.unwrap(), None);
+    alchemy.close().await;
+}
+
 // ---- 5. a 4xx from the database logs its reason at the normal level ----
 
 #[post("/tickets/<tag>/<label>")]
@@ -346,5 +381,6 @@ async fn database_4xx_logs_its_reason(db: TestDb) {
 backend_tests!(
     auto_increment_keys_are_never_reused,
     batch_validation_names_the_item,
+    service_has_children_and_get_or_none,
     database_4xx_logs_its_reason,
 );
