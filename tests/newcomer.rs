@@ -378,6 +378,30 @@ async fn database_4xx_logs_its_reason(db: TestDb) {
     assert_eq!(db.probe().count("ticket").await, 1);
 }
 
+// ---- 7. the launch line reads as words ----
+
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn launch_line_reads_as_words() {
+    logs();
+    let db = TestDb::sqlite("launch_line").await;
+    let rocket = db
+        .rocket("[databases.default]\ncommit_mode = \"autocommit\"")
+        .attach(Alchemy::fairing().model::<Ticket>());
+    let client = Client::tracked(rocket).await.unwrap();
+    let logged = lines_with(db.name());
+    let line = logged
+        .iter()
+        .find(|l| l.contains("database `default`"))
+        .unwrap_or_else(|| panic!("no launch line in {logged:?}"));
+    assert!(
+        line.contains("(commit_mode = \"autocommit\": commits on 2xx; 1 model table)"),
+        "{line}"
+    );
+    assert!(!line.contains("autocommit commit"), "{line}");
+    drop(client);
+}
+
 backend_tests!(
     auto_increment_keys_are_never_reused,
     batch_validation_names_the_item,
