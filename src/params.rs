@@ -73,6 +73,108 @@ pub trait ListSpec: Send + Sync + 'static {
     const MAX_PAGE_SIZE: u64 = 100;
 }
 
+/// Checks the names of `S` against its model: every `ORDER_BY` and `DEFAULT_ORDER` name is a
+/// column, every `SEARCH` name a text column, and `DEFAULT_PAGE_SIZE` within
+/// `1..=MAX_PAGE_SIZE`. A route taking [`ListParams<S>`] runs this at launch (a Rocket
+/// Sentinel) and refuses the launch with its message, so a typo never becomes a 400 that
+/// blames the client.
+///
+/// ```
+/// use rocket_alchemy::params::{check_spec, ListSpec};
+/// use rocket_alchemy::Model;
+///
+/// #[derive(Model)]
+/// struct List { id: i64, title: String, created_at: chrono::DateTime<chrono::Utc> }
+///
+/// struct Typo;
+/// impl ListSpec for Typo {
+///     type Model = List;
+///     const ORDER_BY: &'static [&'static str] = &["create_at"];
+/// }
+/// let error = check_spec::<Typo>().unwrap_err();
+/// assert!(error.contains("ORDER_BY names `create_at`"), "{error}");
+/// ```
+pub fn check_spec<S: ListSpec>() -> Result<(), String> {
+    let table = S::Model::TABLE;
+    let spec = std::any::type_name::<S>();
+    let columns = || {
+        table
+            .columns
+            .iter()
+            .map(|c| c.name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let not_a_column = |what: &str, name: &str| {
+        format!(
+            "ListSpec `{spec}`: {what} names `{name}`, which is not a column of {} (columns: {})",
+            table.model,
+            columns()
+        )
+    };
+    for name in S::ORDER_BY {
+        if table.column(name).is_none() {
+            return Err(not_a_column("ORDER_BY", name));
+        }
+    }
+    if let Some((name, _)) = S::DEFAULT_ORDER {
+        if table.column(name).is_none() {
+            return Err(not_a_column("DEFAULT_ORDER", name));
+        }
+    }
+    for name in S::SEARCH {
+        match table.column(name) {
+            None => return Err(not_a_column("SEARCH", name)),
+            Some(column) if !matches!(column.ty, crate::model::ColumnType::String(_)) => {
+                return Err(format!(
+                    "ListSpec `{spec}`: SEARCH names `{name}`, which is not a text column of {}",
+                    table.model
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    if !(1..=S::MAX_PAGE_SIZE).contains(&S::DEFAULT_PAGE_SIZE) {
+        return Err(format!(
+            "ListSpec `{spec}`: DEFAULT_PAGE_SIZE {} is not within 1..={} (MAX_PAGE_SIZE)",
+            S::DEFAULT_PAGE_SIZE,
+            S::MAX_PAGE_SIZE
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses the launch when the [`ListSpec`]'s names are wrong ([`check_spec`]), or when its
+/// model is not registered on its bind (`Alchemy::fairing().model::<M>()`): its table would
+/// be missing from `create_all`, and from what `database check` compares.
+impl<S: ListSpec> rocket::Sentinel for ListParams<S> {
+    fn abort(rocket: &rocket::Rocket<rocket::Ignite>) -> bool {
+        if let Err(message) = check_spec::<S>() {
+            tracing::error!(target: "rocket_alchemy", "{message}");
+            return true;
+        }
+        let table = S::Model::TABLE;
+        let Some(alchemy) = Alchemy::fetch(rocket) else {
+            return false; // the Session guard's sentinel reports a missing fairing
+        };
+        let key = <<S::Model as Model>::Bind as crate::Bind>::KEY;
+        match alchemy.bind(key) {
+            Ok(bind) if !bind.tables().iter().any(|t| t.name == table.name) => {
+                tracing::error!(
+                    target: "rocket_alchemy",
+                    "a route lists {} (`ListParams<{}>`), but the model is not registered on bind \"{}\": add `.model::<{}>()` to `Alchemy::fairing()`",
+                    table.model,
+                    std::any::type_name::<S>(),
+                    bind.config().bind_key,
+                    table.model
+                );
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
 /// The filters of a list request. See the [module docs](self).
 pub struct ListParams<S: ListSpec> {
     filters: Vec<Filter<S::Model>>,

@@ -402,6 +402,93 @@ async fn launch_line_reads_as_words() {
     drop(client);
 }
 
+// ---- 2. ListSpec names are checked at launch ----
+
+struct TypoSpec;
+impl ListSpec for TypoSpec {
+    type Model = List;
+    const ORDER_BY: &'static [&'static str] = &["title", "create_at"];
+}
+
+struct GoodSpec;
+impl ListSpec for GoodSpec {
+    type Model = List;
+    const ORDER_BY: &'static [&'static str] = &["title", "created_at"];
+    const SEARCH: &'static [&'static str] = &["title"];
+    const DEFAULT_ORDER: Option<(&'static str, SortOrder)> = Some(("title", SortOrder::Asc));
+}
+
+#[get("/typo")]
+async fn list_typo(params: ListParams<TypoSpec>, db: Session<'_>) -> String {
+    let _ = (params, db);
+    String::new()
+}
+
+#[get("/good")]
+async fn list_good(
+    params: ListParams<GoodSpec>,
+    db: Session<'_>,
+) -> Result<String, RepositoryError> {
+    let items = Repository::<List>::new(db).list(params.filters()).await?;
+    Ok(items
+        .iter()
+        .map(|l| l.title.as_str())
+        .collect::<Vec<_>>()
+        .join(","))
+}
+
+async fn ignite_error(rocket: rocket::Rocket<rocket::Build>) -> Option<String> {
+    match rocket.ignite().await {
+        Ok(_) => None,
+        Err(e) => Some(match e.kind() {
+            rocket::error::ErrorKind::SentinelAborts(s) => format!("sentinels: {}", s.len()),
+            other => other.to_string(),
+        }),
+    }
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn list_spec_typo_refuses_the_launch() {
+    logs();
+    let db = TestDb::sqlite("spec_typo").await;
+    let rocket = db
+        .rocket("")
+        .attach(Alchemy::fairing().model::<List>())
+        .mount("/", routes![list_typo]);
+    assert_eq!(ignite_error(rocket).await.as_deref(), Some("sentinels: 1"));
+    let logged = lines_with("TypoSpec");
+    assert!(
+        logged
+            .iter()
+            .any(|l| l.contains("ORDER_BY names `create_at`, which is not a column of List")),
+        "{logged:?}"
+    );
+    let good = db
+        .rocket("")
+        .attach(Alchemy::fairing().model::<List>())
+        .mount("/", routes![list_good]);
+    assert_eq!(ignite_error(good).await, None);
+}
+
+/// A route listing a model that is not registered refuses the launch, naming the fix.
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn list_of_an_unregistered_model_refuses_the_launch() {
+    logs();
+    let db = TestDb::sqlite("unregistered").await;
+    let rocket = db
+        .rocket("")
+        .attach(Alchemy::fairing().model::<Ticket>())
+        .mount("/", routes![list_good]);
+    assert_eq!(ignite_error(rocket).await.as_deref(), Some("sentinels: 1"));
+    let logged = lines_with("not registered on bind");
+    assert!(
+        logged.iter().any(|l| l.contains("add `.model::<List>()`")),
+        "{logged:?}"
+    );
+}
+
 backend_tests!(
     auto_increment_keys_are_never_reused,
     batch_validation_names_the_item,
