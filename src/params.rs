@@ -71,6 +71,8 @@ pub trait ListSpec: Send + Sync + 'static {
     const DEFAULT_PAGE_SIZE: u64 = 10;
     /// The largest `pageSize` accepted.
     const MAX_PAGE_SIZE: u64 = 100;
+    /// Whether `searchString` ignores case when `searchIgnoreCase` is absent.
+    const SEARCH_IGNORE_CASE: bool = false;
 }
 
 /// Checks the names of `S` against its model: every `ORDER_BY` and `DEFAULT_ORDER` name is a
@@ -299,7 +301,8 @@ fn parse<S: ListSpec>(request: &Request<'_>) -> Result<ListParams<S>, Repository
             ));
         }
         let ignore_case = match raw(request, "searchIgnoreCase") {
-            None | Some("false") => false,
+            None => S::SEARCH_IGNORE_CASE,
+            Some("false") => false,
             Some("true") => true,
             Some(other) => {
                 return Err(bad(

@@ -489,9 +489,77 @@ async fn list_of_an_unregistered_model_refuses_the_launch() {
     );
 }
 
+// ---- 7. search case sensitivity per ListSpec ----
+
+struct IgnoreCaseSpec;
+impl ListSpec for IgnoreCaseSpec {
+    type Model = List;
+    const SEARCH: &'static [&'static str] = &["title"];
+    const DEFAULT_ORDER: Option<(&'static str, SortOrder)> = Some(("title", SortOrder::Asc));
+    const SEARCH_IGNORE_CASE: bool = true;
+}
+
+#[get("/ignore-case")]
+async fn list_ignore_case(
+    params: ListParams<IgnoreCaseSpec>,
+    db: Session<'_>,
+) -> Result<String, RepositoryError> {
+    let items = Repository::<List>::new(db).list(params.filters()).await?;
+    Ok(items
+        .iter()
+        .map(|l| l.title.as_str())
+        .collect::<Vec<_>>()
+        .join(","))
+}
+
+async fn search_case_per_spec(db: TestDb) {
+    let rocket = db
+        .rocket("[databases.default]\ncreate_all = true\ncommit_mode = \"autocommit\"")
+        .attach(Alchemy::fairing().model::<List>())
+        .mount("/", routes![list_good, list_ignore_case])
+        .register("/", rocket_alchemy::params::catchers());
+    let client = Client::tracked(rocket).await.unwrap();
+    let probe = db.probe();
+    let id = |n: u8| match db.backend {
+        Backend::Postgres => format!("'00000000-0000-0000-0000-0000000000{n:02}'"),
+        _ => format!("X'000000000000000000000000000000{n:02}'"),
+    };
+    probe
+        .execute(&format!(
+            "INSERT INTO list (id, title, created_at) VALUES ({}, 'Groceries', '2024-01-01 00:00:00')",
+            id(1)
+        ))
+        .await;
+    probe
+        .execute(&format!(
+            "INSERT INTO list (id, title, created_at) VALUES ({}, 'old groceries', '2024-01-01 00:00:00')",
+            id(2)
+        ))
+        .await;
+    let client = &client;
+    let get = |uri: &'static str| async move {
+        let response = client.get(uri).dispatch().await;
+        assert_eq!(response.status(), Status::Ok, "{uri}");
+        response.into_string().await.unwrap()
+    };
+    // The spec's default: case ignored.
+    assert_eq!(
+        get("/ignore-case?searchString=GROCERIES").await,
+        "Groceries,old groceries"
+    );
+    // Explicit parameter still wins.
+    assert_eq!(
+        get("/ignore-case?searchString=Groceries&searchIgnoreCase=false").await,
+        "Groceries"
+    );
+    // The library default: exact case.
+    assert_eq!(get("/good?searchString=groceries").await, "old groceries");
+}
+
 backend_tests!(
     auto_increment_keys_are_never_reused,
     batch_validation_names_the_item,
     service_has_children_and_get_or_none,
     database_4xx_logs_its_reason,
+    search_case_per_spec,
 );
