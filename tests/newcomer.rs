@@ -189,6 +189,57 @@ async fn sqlite_migration_lock_file_is_removed() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+// ---- 3. autogenerate never writes a destructive change without being told ----
+
+/// A table the models lack (a forgotten `.model::<T>()`) is not turned into a `DROP TABLE`
+/// unless allowed; when allowed, the file marks it.
+async fn autogenerate_refuses_destructive_changes(db: TestDb) {
+    let dir = temp_dir(&db, "destructive");
+    let figment = db.figment(&format!(
+        "[databases.default]\nmigrations = \"{}\"",
+        dir.display()
+    ));
+    // The table exists, with a row; the app forgot to register its model.
+    let bootstrap = open(&db, &[Ticket::TABLE]).await;
+    bootstrap.close().await;
+    db.probe()
+        .execute("INSERT INTO ticket (label) VALUES ('keep me')")
+        .await;
+    let alchemy = Alchemy::open(&figment, &[]).await.unwrap();
+    let migrator = Migrator::new(alchemy.bind("default").unwrap()).unwrap();
+    let error = migrator.revision("forgot", true).await.unwrap_err();
+    match &error {
+        MigrationError::Destructive { changes, .. } => {
+            assert_eq!(changes, &["- table ticket"], "{error}")
+        }
+        other => panic!("expected Destructive, got {other}"),
+    }
+    let message = error.to_string();
+    assert!(message.contains("--allow-destructive"), "{message}");
+    assert!(message.contains(".model::<M>()"), "{message}");
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        0,
+        "nothing written"
+    );
+
+    let (path, plan) = migrator
+        .allow_destructive(true)
+        .revision("drop it", true)
+        .await
+        .unwrap()
+        .expect("a revision");
+    assert_eq!(plan.destructive, ["- table ticket"]);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.contains("-- DESTRUCTIVE: - table ticket"),
+        "the file marks the drop:\n{text}"
+    );
+    assert_eq!(db.probe().count("ticket").await, 1, "revision runs nothing");
+    alchemy.close().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 // ---- 5. JSON bodies answer 422 with the field and the reason ----
 
 #[derive(serde::Deserialize)]
@@ -558,6 +609,7 @@ async fn search_case_per_spec(db: TestDb) {
 
 backend_tests!(
     auto_increment_keys_are_never_reused,
+    autogenerate_refuses_destructive_changes,
     batch_validation_names_the_item,
     service_has_children_and_get_or_none,
     database_4xx_logs_its_reason,
