@@ -240,6 +240,104 @@ async fn autogenerate_refuses_destructive_changes(db: TestDb) {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+// ---- 4. migrations carry their backend; failures name the file's own line ----
+
+/// A pending migration generated for another backend is refused before anything runs,
+/// naming both backends and the fix; `{backend}` in the folder keeps one folder per backend.
+async fn migrations_refuse_another_backends_sql(db: TestDb) {
+    let root = temp_dir(&db, "backends");
+    let figment = db.figment(&format!(
+        "[databases.default]\nmigrations = \"{}/{{backend}}\"",
+        root.display()
+    ));
+    let alchemy = Alchemy::open(&figment, &[]).await.unwrap();
+    let migrator = Migrator::new(alchemy.bind("default").unwrap()).unwrap();
+    let dir = root.join(db.backend.name());
+    assert_eq!(migrator.migrations().dir, dir, "one folder per backend");
+    let other = match db.backend {
+        Backend::Sqlite => "postgres",
+        _ => "sqlite",
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("1_mine.up.sql"),
+        format!(
+            "-- mine\n-- bind: default, backend: {}\n\nCREATE TABLE mine (id INTEGER PRIMARY KEY);\n",
+            db.backend.name()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("2_theirs.up.sql"),
+        format!("-- theirs\n-- bind: default, backend: {other}\n\nCREATE TABLE theirs (id INTEGER PRIMARY KEY);\n"),
+    )
+    .unwrap();
+    let migrator = Migrator::new(alchemy.bind("default").unwrap()).unwrap();
+    let error = migrator.upgrade(None, &mut Vec::new()).await.unwrap_err();
+    let message = error.to_string();
+    assert!(
+        matches!(error, MigrationError::WrongBackend { .. }),
+        "{message}"
+    );
+    assert!(message.contains("2_theirs.up.sql"), "{message}");
+    assert!(
+        message.contains(&format!(
+            "generated for {other}, but bind `default` is on {}",
+            db.backend
+        )),
+        "{message}"
+    );
+    assert!(message.contains("migrations/{backend}"), "{message}");
+    let tables = match db.backend {
+        Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('mine', 'theirs')",
+        Backend::Postgres => "SELECT COUNT(*) FROM pg_tables WHERE tablename IN ('mine', 'theirs')",
+        Backend::MySql => "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ('mine', 'theirs')",
+    };
+    assert_eq!(db.probe().scalar(tables).await, 0, "nothing applied");
+
+    // Without the other backend's file, the bind's own applies.
+    std::fs::remove_file(dir.join("2_theirs.up.sql")).unwrap();
+    let migrator = Migrator::new(alchemy.bind("default").unwrap()).unwrap();
+    assert_eq!(
+        migrator.upgrade(None, &mut Vec::new()).await.unwrap().len(),
+        1
+    );
+    assert_eq!(db.probe().scalar(tables).await, 1);
+    alchemy.close().await;
+    let _ = std::fs::remove_dir_all(root);
+}
+
+/// A failing statement is reported at the file's own line (PostgreSQL and SQLite, whose
+/// failed migrations roll back and are replayed to find the statement).
+async fn migration_failure_names_the_files_line(db: TestDb) {
+    if db.backend == Backend::MySql {
+        return; // DDL commits implicitly: the failing statement is not replayed
+    }
+    let dir = temp_dir(&db, "line");
+    std::fs::write(
+        dir.join("1_broken.up.sql"),
+        "-- broken\n-- bind: default\n\nCREATE TABLE fine (id INTEGER PRIMARY KEY);\n\n\nCREATE TABLE broken (id INTEGER PRIMARY KEY,\n  oops NOT_A_TYPE(;\n",
+    )
+    .unwrap();
+    let figment = db.figment(&format!(
+        "[databases.default]\nmigrations = \"{}\"",
+        dir.display()
+    ));
+    let alchemy = Alchemy::open(&figment, &[]).await.unwrap();
+    let migrator = Migrator::new(alchemy.bind("default").unwrap()).unwrap();
+    let message = migrator
+        .upgrade(None, &mut Vec::new())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("1_broken.up.sql:7 failed at statement 2"),
+        "{message}"
+    );
+    alchemy.close().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 // ---- 5. JSON bodies answer 422 with the field and the reason ----
 
 #[derive(serde::Deserialize)]
@@ -609,6 +707,8 @@ async fn search_case_per_spec(db: TestDb) {
 
 backend_tests!(
     auto_increment_keys_are_never_reused,
+    migrations_refuse_another_backends_sql,
+    migration_failure_names_the_files_line,
     autogenerate_refuses_destructive_changes,
     batch_validation_names_the_item,
     service_has_children_and_get_or_none,

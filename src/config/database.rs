@@ -28,7 +28,8 @@ pub struct DatabaseConfig {
     /// `create_all`. _Default:_ `false`.
     pub migrate: bool,
     /// The migrations folder of this bind. _Default:_ `migrations` for the `default` bind,
-    /// `migrations/<bind_key>` for the others.
+    /// `migrations/<bind_key>` for the others. `{backend}` in it is replaced by the backend's
+    /// name (`migrations/{backend}`: one folder per backend).
     pub migrations: PathBuf,
     /// _Default:_ none (sqlx's 0; in-memory SQLite keeps at least one open).
     pub min_connections: Option<u32>,
@@ -459,8 +460,15 @@ impl DatabaseConfig {
             ));
         }
 
+        // `{backend}` in the folder keeps one folder per backend (`migrations/{backend}`).
         let migrations = raw
             .migrations
+            .map(|dir| {
+                PathBuf::from(
+                    dir.to_string_lossy()
+                        .replace(BACKEND_PLACEHOLDER, backend.name()),
+                )
+            })
             .unwrap_or_else(|| default_migrations_dir(key));
 
         Ok(DatabaseConfig {
@@ -489,6 +497,10 @@ impl DatabaseConfig {
         })
     }
 }
+
+/// Replaced by the bind's backend name (`sqlite`, `postgres`, `mysql`) in its `migrations`
+/// folder: `migrations = "migrations/{backend}"` keeps one folder per backend.
+pub(crate) const BACKEND_PLACEHOLDER: &str = "{backend}";
 
 /// `migrations` for the `default` bind, `migrations/<bind_key>` for the others.
 pub(crate) fn default_migrations_dir(bind_key: &str) -> PathBuf {
