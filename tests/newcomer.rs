@@ -16,7 +16,8 @@ use rocket_alchemy::filters::SortOrder;
 use rocket_alchemy::migrate::{MigrationError, Migrator};
 use rocket_alchemy::service::{Operation, Service, ToModel};
 use rocket_alchemy::{
-    Alchemy, Backend, JsonBody, ListParams, ListSpec, Model, Repository, RepositoryError, Session,
+    Alchemy, Backend, DatabaseConfig, JsonBody, ListParams, ListSpec, Model, Repository,
+    RepositoryError, Session,
 };
 use uuid::Uuid;
 
@@ -406,6 +407,73 @@ async fn json_body_errors_name_the_field_and_the_reason() {
     let logged = lines_with("POST /todos: 422");
     assert!(!logged.is_empty(), "no log line for the 422");
     assert!(logged.iter().all(|l| !l.contains("yes")), "{logged:?}");
+}
+
+// ---- 5. configuration errors name the true source; switching backends from the env ----
+
+/// A bad value in Rocket.toml is blamed on Rocket.toml even when the `url` comes from the
+/// environment.
+#[cfg(all(feature = "sqlite", feature = "postgres"))]
+#[test]
+#[allow(clippy::result_large_err)]
+fn config_errors_name_the_keys_own_source() {
+    rocket::figment::Jail::expect_with(|jail| {
+        jail.create_file(
+            "Rocket.toml",
+            "[default.databases.default]\nurl = \"sqlite://data/app.db\"\nconnect_timeout = 0\n",
+        )?;
+        jail.set_env(
+            "ROCKET_DATABASES",
+            r#"{default={url="sqlite://data/other.db"}}"#,
+        );
+        let error = DatabaseConfig::from_figment(&rocket::Config::figment(), 2).unwrap_err();
+        let message = error.to_string();
+        assert_eq!(error.key, "databases.default.connect_timeout");
+        assert!(message.contains("Rocket.toml"), "{message}");
+        assert!(!message.contains("environment"), "{message}");
+        Ok(())
+    });
+}
+
+/// Rocket.toml's SQLite keys do not stop the environment from moving the bind to
+/// PostgreSQL; in one source they are still refused, blamed on that source.
+#[cfg(all(feature = "sqlite", feature = "postgres"))]
+#[test]
+#[allow(clippy::result_large_err)]
+fn switching_backend_from_the_environment_ignores_the_files_backend_keys() {
+    rocket::figment::Jail::expect_with(|jail| {
+        jail.create_file(
+            "Rocket.toml",
+            "[default.databases.default]\nurl = \"sqlite://data/app.db\"\njournal_mode = \"wal\"\nbusy_timeout = 2\nsynchronous = \"normal\"\n",
+        )?;
+        jail.set_env(
+            "ROCKET_DATABASES",
+            r#"{default={url="postgres://app@localhost/app"}}"#,
+        );
+        let binds = DatabaseConfig::from_figment(&rocket::Config::figment(), 2).unwrap();
+        assert_eq!(binds[0].backend, Backend::Postgres);
+        assert!(binds[0].sqlite.is_none());
+
+        // Both from the environment: a mistake, refused and blamed on the environment.
+        jail.set_env(
+            "ROCKET_DATABASES",
+            r#"{default={url="postgres://app@localhost/app",journal_mode="wal"}}"#,
+        );
+        let error = DatabaseConfig::from_figment(&rocket::Config::figment(), 2).unwrap_err();
+        assert_eq!(error.key, "databases.default.journal_mode");
+        assert!(error.to_string().contains("environment"), "{error}");
+        Ok(())
+    });
+    rocket::figment::Jail::expect_with(|jail| {
+        jail.create_file(
+            "Rocket.toml",
+            "[default.databases.default]\nurl = \"postgres://app@localhost/app\"\njournal_mode = \"wal\"\n",
+        )?;
+        let error = DatabaseConfig::from_figment(&rocket::Config::figment(), 2).unwrap_err();
+        assert_eq!(error.key, "databases.default.journal_mode");
+        assert!(error.to_string().contains("Rocket.toml"), "{error}");
+        Ok(())
+    });
 }
 
 // ---- 5. batch validation errors name the item's index ----
