@@ -147,7 +147,7 @@ impl<'s, M: Model> Service<'s, M> {
     pub async fn children<C: Model, K>(
         &self,
         parents: &[M],
-        fk: crate::model::Col<C, K>,
+        fk: crate::model::Col<C, K, M>,
     ) -> Result<Vec<Vec<C>>> {
         self.repository.children(parents, fk).await
     }
