@@ -70,6 +70,10 @@ enum Command {
         /// Fill it from the difference between the models and the live schema.
         #[arg(long)]
         autogenerate: bool,
+        /// Let `--autogenerate` write changes that lose data (dropped tables or columns,
+        /// narrowing types), each marked `-- DESTRUCTIVE:` in the file; refused without it.
+        #[arg(long)]
+        allow_destructive: bool,
     },
     /// Apply pending migrations up to TARGET (default: the latest).
     Upgrade {
@@ -310,10 +314,12 @@ async fn run_one(
         Command::Revision {
             message,
             autogenerate,
+            allow_destructive,
         } => {
             if *autogenerate && !models {
                 return Err("--autogenerate needs the app's models: run it through the app (`cargo run -- database revision --autogenerate`)".into());
             }
+            let migrator = migrator.allow_destructive(*allow_destructive);
             match migrator.revision(message, *autogenerate).await? {
                 None => println!(
                     "[{key}] no changes between the models and the schema; nothing written"
@@ -445,8 +451,15 @@ async fn run_one(
                 if !plan.is_empty() {
                     ok = false;
                     println!("[{key}] the models differ from the schema; run `database revision --autogenerate`:");
-                    for line in plan.summary {
-                        println!("[{key}]   {line}");
+                    for line in &plan.summary {
+                        let mark = match plan.destructive.contains(line) {
+                            true => "   (loses data: needs --allow-destructive)",
+                            false => "",
+                        };
+                        println!("[{key}]   {line}{mark}");
+                    }
+                    if plan.summary.iter().any(|l| l.starts_with("- table ")) {
+                        println!("[{key}] a table the models lack may be a model not registered with `Alchemy::fairing().model::<M>()`");
                     }
                 }
             }

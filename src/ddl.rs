@@ -173,16 +173,28 @@ pub(crate) fn table_ddl(
     if if_not_exists {
         create.if_not_exists();
     }
+    let pk = table.primary_key();
+    // SQLite: an auto-increment key is declared on its column (`AUTOINCREMENT` exists only
+    // there), so its numbers are never reused after a delete, as on the other backends.
+    let inline_pk = match pk.primary_key {
+        Some(PrimaryKey::AutoIncrement) => backend
+            .dialect()
+            .inline_auto_increment_key(&table.pk_name()),
+        _ => None,
+    };
     for column in table.columns {
-        create.col(column_def(column, backend));
+        let mut def = column_def(column, backend);
+        if column.name == pk.name {
+            if let Some(extra) = &inline_pk {
+                def.extra(extra.clone());
+            }
+        }
+        create.col(def);
     }
-    // A named table-level primary key; on SQLite an INTEGER one is still the rowid alias.
-    create.primary_key(
-        Index::create()
-            .name(table.pk_name())
-            .col(table.primary_key().name)
-            .primary(),
-    );
+    if inline_pk.is_none() {
+        // A named table-level primary key; on SQLite an INTEGER one is still the rowid alias.
+        create.primary_key(Index::create().name(table.pk_name()).col(pk.name).primary());
+    }
     for column in table
         .columns
         .iter()

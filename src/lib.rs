@@ -116,7 +116,7 @@ pub use crate::guard::{AsReader, AsWriter, OnPrimary, Session};
 pub use crate::idempotency::{Idempotency, IdempotencyRecord, Idempotent};
 pub use crate::model::{FromAnyRow, Model, ModelExt};
 pub use crate::pagination::{Jsonify, OffsetPagination, Schema};
-pub use crate::params::{ListParams, ListSpec};
+pub use crate::params::{JsonBody, ListParams, ListSpec};
 pub use crate::repository::{Changes, Repository, RepositoryError};
 pub use crate::service::{Service, ToChanges, ToModel};
 pub use crate::session::{

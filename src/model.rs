@@ -205,21 +205,34 @@ impl ColumnType {
 /// constant per field, named after it in upper case (`Author::NAME`, `Author::CREATED_AT`).
 /// Filters, ordering and changes built from them are checked by the compiler.
 ///
+/// `R` is the model a foreign key column references (`references = Author` makes
+/// `Book::AUTHOR_ID` a `Col<Book, Uuid, Author>`), `()` for other columns: what
+/// [`Repository::children`](crate::Repository::children) checks, so only a column that
+/// references the parents' model is accepted.
+///
 /// ```
 /// use rocket_alchemy::{model::Col, Model};
 ///
 /// #[derive(Model)]
 /// struct Tag { id: i64, label: String }
 ///
+/// #[derive(Model)]
+/// struct Post { id: i64, #[model(references = Tag)] tag_id: i64 }
+///
 /// let label: Col<Tag, String> = Tag::LABEL;
 /// assert_eq!(label.name(), "label");
+/// let tag: Col<Post, i64, Tag> = Post::TAG_ID;
+/// assert_eq!(tag.name(), "tag_id");
 /// ```
-pub struct Col<M, T> {
+pub struct Col<M, T, R = ()> {
     name: &'static str,
-    _marker: PhantomData<fn() -> (M, T)>,
+    _marker: PhantomData<Types<M, T, R>>,
 }
 
-impl<M, T> Col<M, T> {
+/// The types a [`Col`] is about (its model, value and referenced model), owned by nothing.
+type Types<M, T, R> = fn() -> (M, T, R);
+
+impl<M, T, R> Col<M, T, R> {
     #[doc(hidden)]
     pub const fn new(name: &'static str) -> Self {
         Col {
@@ -234,14 +247,14 @@ impl<M, T> Col<M, T> {
     }
 }
 
-impl<M, T> Clone for Col<M, T> {
+impl<M, T, R> Clone for Col<M, T, R> {
     fn clone(&self) -> Self {
         *self
     }
 }
-impl<M, T> Copy for Col<M, T> {}
+impl<M, T, R> Copy for Col<M, T, R> {}
 
-impl<M, T> std::fmt::Debug for Col<M, T> {
+impl<M, T, R> std::fmt::Debug for Col<M, T, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Col({})", self.name)
     }

@@ -166,7 +166,7 @@ impl<M: Model> Keyset<M> {
     }
 
     /// Orders by `column` first (then by the columns added before, then the primary key).
-    pub fn order_by<T>(mut self, column: Col<M, T>, order: SortOrder) -> Self {
+    pub fn order_by<T, R>(mut self, column: Col<M, T, R>, order: SortOrder) -> Self {
         self.order.push((column.name(), order));
         self
     }

@@ -87,6 +87,18 @@ impl<M: Model> ToChanges<M> for Changes<M> {
     }
 }
 
+/// Converts every input, naming the index of the first that fails validation.
+fn convert_all<M: Model, I: ToModel<M>>(
+    inputs: impl IntoIterator<Item = I>,
+    operation: Operation,
+) -> Result<Vec<M>> {
+    inputs
+        .into_iter()
+        .enumerate()
+        .map(|(i, input)| input.to_model(operation).map_err(|e| e.at_item(i)))
+        .collect()
+}
+
 /// A service over the repository of `M`. See the [module docs](self).
 #[derive(Debug, Clone)]
 pub struct Service<'s, M: Model> {
@@ -123,6 +135,21 @@ impl<'s, M: Model> Service<'s, M> {
     /// See [`Repository::get`].
     pub async fn get(&self, id: impl Into<Value>) -> Result<M> {
         self.repository.get(id).await
+    }
+
+    /// See [`Repository::get_or_none`].
+    pub async fn get_or_none(&self, id: impl Into<Value>) -> Result<Option<M>> {
+        self.repository.get_or_none(id).await
+    }
+
+    /// See [`Repository::children`]: the rows of `C` whose foreign key `fk` references each
+    /// of `parents`, in one query.
+    pub async fn children<C: Model, K>(
+        &self,
+        parents: &[M],
+        fk: crate::model::Col<C, K, M>,
+    ) -> Result<Vec<Vec<C>>> {
+        self.repository.children(parents, fk).await
     }
 
     /// See [`Repository::get_one`].
@@ -162,15 +189,13 @@ impl<'s, M: Model> Service<'s, M> {
             .await
     }
 
-    /// Creates rows from `inputs` (all converted first: a bad one writes nothing).
+    /// Creates rows from `inputs` (all converted first: a bad one writes nothing, and its
+    /// validation error names its index: `item 2: title must not be empty`).
     pub async fn create_many<I: ToModel<M>>(
         &self,
         inputs: impl IntoIterator<Item = I>,
     ) -> Result<Vec<M>> {
-        let models = inputs
-            .into_iter()
-            .map(|i| i.to_model(Operation::Create))
-            .collect::<Result<Vec<_>>>()?;
+        let models = convert_all(inputs, Operation::Create)?;
         self.repository.create_many(models).await
     }
 
@@ -186,16 +211,13 @@ impl<'s, M: Model> Service<'s, M> {
             .await
     }
 
-    /// [`Service::upsert`] for many inputs.
+    /// [`Service::upsert`] for many inputs (a validation error names the item's index).
     pub async fn upsert_many<I: ToModel<M>>(
         &self,
         inputs: impl IntoIterator<Item = I>,
         match_fields: &[ColumnRef<M>],
     ) -> Result<Vec<M>> {
-        let models = inputs
-            .into_iter()
-            .map(|i| i.to_model(Operation::Upsert))
-            .collect::<Result<Vec<_>>>()?;
+        let models = convert_all(inputs, Operation::Upsert)?;
         self.repository.upsert_many(models, match_fields).await
     }
 

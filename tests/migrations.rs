@@ -221,7 +221,13 @@ async fn full_cycle(db: TestDb) {
         );
     }
     let run = cli.ok_v(
-        &["make-migrations", "--autogenerate", "-m", "version two"],
+        &[
+            "make-migrations",
+            "--autogenerate",
+            "--allow-destructive",
+            "-m",
+            "version two",
+        ],
         "2",
     );
     for change in ["+ table tag", "- table obsolete"] {

@@ -167,7 +167,8 @@ async fn probe_text(db: &TestDb, sql: &str) -> String {
 
 async fn table_count(db: &TestDb) -> i64 {
     let q = match db.backend {
-        Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type IN ('table', 'index')".to_string(),
+        // The engine's own tables (`sqlite_sequence`, kept by AUTOINCREMENT keys) aside.
+        Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type IN ('table', 'index') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'".to_string(),
         Backend::Postgres => "SELECT (SELECT COUNT(*) FROM pg_tables WHERE schemaname = 'public') + (SELECT COUNT(*) FROM pg_indexes WHERE schemaname = 'public')".to_string(),
         Backend::MySql => "SELECT (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()) + (SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE())".to_string(),
     };

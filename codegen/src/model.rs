@@ -469,11 +469,18 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
     let column_consts = columns.iter().map(|c| {
         let (ident, ty, name) = (&c.ident, &c.ty, &c.name);
         let konst = syn::Ident::new(&ident.to_string().trim_start_matches("r#").to_uppercase(), ident.span());
-        let doc = format!("The `{name}` column.");
+        // A foreign key's column names the model it references (what `children` checks).
+        let (doc, referenced) = match &c.attrs.references {
+            Some(target) => (
+                format!("The `{name}` column, a foreign key to `{}`.", quote!(#target).to_string().replace(' ', "")),
+                quote!(#target),
+            ),
+            None => (format!("The `{name}` column."), quote!(())),
+        };
         quote_spanned! {ident.span()=>
             #[doc = #doc]
             #[allow(dead_code)]
-            pub const #konst: ::rocket_alchemy::model::Col<#struct_ident, #ty> = ::rocket_alchemy::model::Col::new(#name);
+            pub const #konst: ::rocket_alchemy::model::Col<#struct_ident, #ty, #referenced> = ::rocket_alchemy::model::Col::new(#name);
         }
     });
     let value_arms = columns.iter().map(|c| {

@@ -14,9 +14,9 @@ use rocket_alchemy::idempotency::{Idempotency, IdempotencyRecord, Idempotent};
 use rocket_alchemy::precondition::{IfMatch, Tagged};
 use rocket_alchemy::service::Operation;
 use rocket_alchemy::{
-    Alchemy, Bind, CommitMode, DbSession, Jsonify, ListParams, ListSpec, Model, ModelExt,
-    OffsetPagination, Patch, Repository, RepositoryError, Schema, Service, Session, ToChanges,
-    ToModel,
+    Alchemy, Bind, CommitMode, DbSession, JsonBody, Jsonify, ListParams, ListSpec, Model,
+    ModelExt, OffsetPagination, Patch, Repository, RepositoryError, Schema, Service, Session,
+    ToChanges, ToModel,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -345,7 +345,7 @@ async fn list_authors(
 /// creates nothing; the author, its audit entry and the key's record are written once.
 #[post("/authors", data = "<input>")]
 async fn create_author(
-    input: Json<AuthorCreate>,
+    input: JsonBody<AuthorCreate>,
     key: Idempotency,
     db: Session<'_>,
     log: Session<'_, Audit>,
@@ -383,7 +383,7 @@ async fn create_author_form(
 
 #[post("/authors/batch", data = "<items>")]
 async fn create_batch(
-    items: Json<Vec<serde_json::Value>>,
+    items: JsonBody<Vec<serde_json::Value>>,
     db: Session<'_>,
     log: Session<'_, Audit>,
 ) -> ApiResult<Jsonify<Vec<AuthorOut>>> {
@@ -394,10 +394,7 @@ async fn create_batch(
     for (i, item) in items.into_inner().into_iter().enumerate() {
         let input: AuthorCreate = serde_json::from_value(item)
             .map_err(|e| RepositoryError::Validation(format!("item {i}: {e}")))?;
-        let author = authors.create(input).await.map_err(|e| match e {
-            RepositoryError::Validation(m) => RepositoryError::Validation(format!("item {i}: {m}")),
-            other => other,
-        })?;
+        let author = authors.create(input).await.map_err(|e| e.at_item(i))?;
         audit(log, "create", author.id).await?;
         created.push(AuthorOut::from(author));
     }
@@ -429,7 +426,7 @@ async fn get_author(id: Uuid, db: Session<'_>) -> ApiResult<Tagged<Jsonify<Autho
 #[patch("/authors/<id>", data = "<input>")]
 async fn update_author(
     id: Uuid,
-    input: Json<AuthorPatch>,
+    input: JsonBody<AuthorPatch>,
     if_match: IfMatch,
     db: Session<'_>,
     log: Session<'_, Audit>,
@@ -452,7 +449,7 @@ async fn delete_author(id: Uuid, db: Session<'_>, log: Session<'_, Audit>) -> Ap
 #[post("/authors/<id>/books", data = "<input>")]
 async fn create_book(
     id: Uuid,
-    input: Json<BookCreate>,
+    input: JsonBody<BookCreate>,
     db: Session<'_>,
 ) -> ApiResult<Jsonify<BookOut>> {
     Repository::<Author>::new(db).get(id).await?;

@@ -37,13 +37,19 @@ pub(crate) async fn open_binds(
             config.lazy = true;
         }
         let line = format!(
-            "database `{}`: {} at {} ({} commit, {} model table(s){})",
+            "database `{}`: {} at {} (commit_mode = \"{}\": {}; {} model table{}{})",
             config.bind_key,
             config.backend,
             config.url,
             config.commit_mode,
+            config.commit_mode.describe(),
             tables.len(),
-            if config.lazy { ", lazy" } else { "" },
+            if tables.len() == 1 { "" } else { "s" },
+            if config.lazy {
+                "; lazy: connects on first use"
+            } else {
+                ""
+            },
         );
         let (key, url) = (config.bind_key.clone(), config.url.clone());
         match BindHandle::open(index, default_index == Some(index), config, tables).await {

@@ -46,6 +46,21 @@ impl CommitMode {
         }
     }
 
+    /// What this mode does, in words, for the launch line ("commits on 2xx").
+    ///
+    /// ```
+    /// use rocket_alchemy::CommitMode;
+    ///
+    /// assert_eq!(CommitMode::Autocommit.describe(), "commits on 2xx");
+    /// ```
+    pub const fn describe(self) -> &'static str {
+        match self {
+            CommitMode::Manual => "commits only on session.commit()",
+            CommitMode::Autocommit => "commits on 2xx",
+            CommitMode::AutocommitIncludeRedirect => "commits on 2xx and 3xx",
+        }
+    }
+
     /// The configuration spelling of this mode.
     pub const fn as_str(self) -> &'static str {
         match self {

@@ -28,7 +28,8 @@ pub struct DatabaseConfig {
     /// `create_all`. _Default:_ `false`.
     pub migrate: bool,
     /// The migrations folder of this bind. _Default:_ `migrations` for the `default` bind,
-    /// `migrations/<bind_key>` for the others.
+    /// `migrations/<bind_key>` for the others. `{backend}` in it is replaced by the backend's
+    /// name (`migrations/{backend}`: one folder per backend).
     pub migrations: PathBuf,
     /// _Default:_ none (sqlx's 0; in-memory SQLite keeps at least one open).
     pub min_connections: Option<u32>,
@@ -218,6 +219,42 @@ impl ConfigError {
     }
 }
 
+impl RawConfig {
+    /// Clears each key set here that `backend` does not take and for which `drop(key)` says
+    /// so (SQLite's keys on another backend, PostgreSQL's elsewhere, transaction options a
+    /// backend lacks).
+    fn drop_other_backends_keys(&mut self, backend: Backend, mut drop: impl FnMut(&str) -> bool) {
+        let sqlite = backend == Backend::Sqlite;
+        let postgres = backend == Backend::Postgres;
+        macro_rules! unless {
+            ($takes:expr, $($field:ident),+) => {$(
+                if !$takes && self.$field.is_some() && drop(stringify!($field)) {
+                    self.$field = None;
+                }
+            )+};
+        }
+        unless!(
+            sqlite,
+            busy_timeout,
+            journal_mode,
+            foreign_keys,
+            synchronous,
+            read_snapshot
+        );
+        unless!(
+            postgres,
+            pooler,
+            direct_url,
+            max_replica_lag,
+            statement_timeout
+        );
+        unless!(!sqlite, isolation_level, read_only, lock_timeout);
+        if !postgres && !self.replicas.is_empty() && drop("replicas") {
+            self.replicas.clear();
+        }
+    }
+}
+
 impl DatabaseConfig {
     /// Reads and validates every bind under `databases` in `figment`, the `default` bind first,
     /// then the others by key. `workers` sizes the default `max_connections`.
@@ -290,17 +327,41 @@ impl DatabaseConfig {
                 "bind keys may only contain ASCII letters, digits, `_` and `-`",
             ));
         }
-        let raw: RawConfig = figment
+        let mut raw: RawConfig = figment
             .extract_inner(&prefix)
             .map_err(|e| ConfigError::from_figment(&prefix, e))?;
-        let origin = figment
-            .find_metadata(&format!("{prefix}.url"))
-            .map(|m| m.name.to_string());
+        // Where a key's value came from: its own provider (a file, the environment).
+        let origin_of = |key: &str| {
+            let key = key.split('[').next().unwrap_or(key);
+            figment.find_metadata(key).map(|m| match &m.source {
+                Some(source) => format!("{} `{}`", m.name, source),
+                None => m.name.to_string(),
+            })
+        };
+        let origin = origin_of(&format!("{prefix}.url"));
         let origin_of_url = origin.clone();
+        if let Some(backend) = Backend::from_url(raw.url.trim()) {
+            // A backend-specific key from another source than the `url` that chose the
+            // backend (Rocket.toml's `journal_mode` under an environment's `postgres://` URL)
+            // belongs to the configuration being overridden: ignored, with a warning.
+            raw.drop_other_backends_keys(backend, |field| {
+                let from = origin_of(&format!("{prefix}.{field}"));
+                if from == origin {
+                    return false;
+                }
+                tracing::warn!(
+                    target: "rocket_alchemy",
+                    "`{prefix}.{field}` (from {}) does not apply to {backend}, which `{prefix}.url` (from {}) selects: ignored",
+                    from.as_deref().unwrap_or("an unknown source"),
+                    origin.as_deref().unwrap_or("an unknown source"),
+                );
+                true
+            });
+        }
         Self::validate(key, raw)
             .map_err(|mut e| {
                 if e.origin.is_none() {
-                    e.origin = origin;
+                    e.origin = origin_of(&e.key).or(origin);
                 }
                 e
             })
@@ -488,8 +549,15 @@ impl DatabaseConfig {
             ));
         }
 
+        // `{backend}` in the folder keeps one folder per backend (`migrations/{backend}`).
         let migrations = raw
             .migrations
+            .map(|dir| {
+                PathBuf::from(
+                    dir.to_string_lossy()
+                        .replace(BACKEND_PLACEHOLDER, backend.name()),
+                )
+            })
             .unwrap_or_else(|| default_migrations_dir(key));
 
         Ok(DatabaseConfig {
@@ -520,6 +588,10 @@ impl DatabaseConfig {
         })
     }
 }
+
+/// Replaced by the bind's backend name (`sqlite`, `postgres`, `mysql`) in its `migrations`
+/// folder: `migrations = "migrations/{backend}"` keeps one folder per backend.
+pub(crate) const BACKEND_PLACEHOLDER: &str = "{backend}";
 
 /// `migrations` for the `default` bind, `migrations/<bind_key>` for the others.
 pub(crate) fn default_migrations_dir(bind_key: &str) -> PathBuf {

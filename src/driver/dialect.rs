@@ -24,6 +24,13 @@ pub(crate) trait Dialect: Send + Sync + 'static {
         true
     }
 
+    /// The database's own message of `error` when this backend's messages for it never
+    /// quote values (for the log); `None` otherwise or when `error` is not this backend's.
+    fn safe_message(&self, error: &dyn sqlx::error::DatabaseError) -> Option<String> {
+        let _ = error;
+        None
+    }
+
     // ---- types and DDL ----
 
     /// The SQL type of `column`, as `create_all` writes it.
@@ -33,6 +40,14 @@ pub(crate) trait Dialect: Send + Sync + 'static {
     /// `INTEGER PRIMARY KEY` numbers itself).
     fn declares_auto_increment(&self) -> bool {
         true
+    }
+
+    /// The column constraint declaring an auto-increment primary key named `constraint` on
+    /// its column, for a backend where only a column constraint can promise that numbers are
+    /// never reused (SQLite's `AUTOINCREMENT`); `None`: a table-level primary key.
+    fn inline_auto_increment_key(&self, constraint: &str) -> Option<String> {
+        let _ = constraint;
+        None
     }
 
     /// The default of audit timestamp columns.
@@ -229,6 +244,32 @@ pub(crate) fn build<S: SqlxBinder + ?Sized>(
 }
 
 impl DbErrorKind {
+    /// Why `error` happened, for the log: its kind, the constraint, table and code the
+    /// database names, and SQLite's constraint message (which names columns, never values).
+    /// No values, no SQL: a MySQL message quotes the duplicate value, so it is left out.
+    pub(crate) fn reason(error: &sqlx::Error) -> String {
+        let mut out = format!("{:?}", DbErrorKind::of(error));
+        if let sqlx::Error::Database(db) = error {
+            if let Some(constraint) = db.constraint() {
+                out.push_str(&format!(" on constraint `{constraint}`"));
+            }
+            if let Some(table) = db.table() {
+                out.push_str(&format!(" of table `{table}`"));
+            }
+            if let Some(code) = db.code() {
+                out.push_str(&format!(" (code {code})"));
+            }
+            let safe = [Backend::Sqlite, Backend::Postgres, Backend::MySql]
+                .into_iter()
+                .filter(|backend| backend.is_enabled())
+                .find_map(|backend| backend.dialect().safe_message(db.as_ref()));
+            if let Some(message) = safe {
+                out.push_str(&format!(": {message}"));
+            }
+        }
+        out
+    }
+
     /// Classifies a sqlx error: by sqlx's kind for constraint violations, by each backend's
     /// codes otherwise — never by message text.
     ///

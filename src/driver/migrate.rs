@@ -470,7 +470,7 @@ enum Lock {
     None,
     /// SQLite: the lock file next to the database, locked while it is open.
     #[cfg(feature = "sqlite")]
-    File(#[allow(dead_code)] std::fs::File),
+    File(#[allow(dead_code)] super::sqlite::migrate::LockFile),
     /// MySQL: the named lock, held by the connection.
     #[cfg(feature = "mysql")]
     Named,

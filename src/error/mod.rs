@@ -117,6 +117,19 @@ impl Error {
     pub fn body(&self) -> ErrorBody {
         ErrorBody::of_kind(self.kind(), self.detail())
     }
+
+    /// Why the database refused, when a database error is behind this one: its kind, the
+    /// constraint, table and code it names (no values, no SQL). What a 4xx logs.
+    pub fn database_reason(&self) -> Option<String> {
+        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(error) = next {
+            if let Some(sqlx) = error.downcast_ref::<sqlx::Error>() {
+                return Some(DbErrorKind::reason(sqlx));
+            }
+            next = error.source();
+        }
+        None
+    }
 }
 
 impl<'r> Responder<'r, 'static> for Error {
@@ -126,8 +139,17 @@ impl<'r> Responder<'r, 'static> for Error {
         if status.code >= 500 {
             tracing::error!(target: "rocket_alchemy", error = %self, "{} {}: {}", request.method(), request.uri(), status);
         } else {
-            // The client-safe detail only: a 4xx's full error can quote the values sent.
-            tracing::warn!(target: "rocket_alchemy", "{} {}: {}: {}", request.method(), request.uri(), status, body.detail);
+            // The client-safe detail and the database's reason only (the path without its
+            // query): a 4xx's full error can quote the values sent.
+            let path = request.uri().path();
+            match self.database_reason() {
+                Some(reason) => {
+                    tracing::warn!(target: "rocket_alchemy", "{} {}: {}: {} ({})", request.method(), path, status, body.detail, reason)
+                }
+                None => {
+                    tracing::warn!(target: "rocket_alchemy", "{} {}: {}: {}", request.method(), path, status, body.detail)
+                }
+            }
         }
         body.respond_to(request)
     }

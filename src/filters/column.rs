@@ -116,8 +116,8 @@ impl<M> Clone for ColumnRef<M> {
 }
 impl<M> Copy for ColumnRef<M> {}
 
-impl<M, T> From<Col<M, T>> for ColumnRef<M> {
-    fn from(col: Col<M, T>) -> Self {
+impl<M, T, R> From<Col<M, T, R>> for ColumnRef<M> {
+    fn from(col: Col<M, T, R>) -> Self {
         ColumnRef {
             name: col.name(),
             _model: PhantomData,

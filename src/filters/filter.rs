@@ -83,7 +83,7 @@ impl<M: Model> Filter<M> {
     }
 
     /// `ORDER BY column`.
-    pub fn order_by<T>(column: Col<M, T>, order: SortOrder) -> Self {
+    pub fn order_by<T, R>(column: Col<M, T, R>, order: SortOrder) -> Self {
         Self::new(Kind::OrderBy(column.name(), order))
     }
 
@@ -96,8 +96,8 @@ impl<M: Model> Filter<M> {
     }
 
     /// `column < before AND column > after` (exclusive).
-    pub fn before_after<T: Scalar>(
-        column: Col<M, T>,
+    pub fn before_after<T: Scalar, R>(
+        column: Col<M, T, R>,
         before: Option<T::Inner>,
         after: Option<T::Inner>,
     ) -> Self {
@@ -110,8 +110,8 @@ impl<M: Model> Filter<M> {
     }
 
     /// `column <= on_or_before AND column >= on_or_after` (inclusive).
-    pub fn on_before_after<T: Scalar>(
-        column: Col<M, T>,
+    pub fn on_before_after<T: Scalar, R>(
+        column: Col<M, T, R>,
         on_or_before: Option<T::Inner>,
         on_or_after: Option<T::Inner>,
     ) -> Self {
@@ -123,7 +123,11 @@ impl<M: Model> Filter<M> {
         })
     }
 
-    fn collection_of<T: Scalar, I>(column: Col<M, T>, values_: Option<I>, negate: bool) -> Self
+    fn collection_of<T: Scalar, I, R>(
+        column: Col<M, T, R>,
+        values_: Option<I>,
+        negate: bool,
+    ) -> Self
     where
         I: IntoIterator,
         I::Item: Into<T::Inner>,
@@ -137,7 +141,7 @@ impl<M: Model> Filter<M> {
     }
 
     /// `column IN (values)`: an empty list matches nothing, `None` is a no-op.
-    pub fn collection<T: Scalar, I>(column: Col<M, T>, values_: Option<I>) -> Self
+    pub fn collection<T: Scalar, I, R>(column: Col<M, T, R>, values_: Option<I>) -> Self
     where
         I: IntoIterator,
         I::Item: Into<T::Inner>,
@@ -146,7 +150,7 @@ impl<M: Model> Filter<M> {
     }
 
     /// `column NOT IN (values)`: empty or `None` is a no-op.
-    pub fn not_in_collection<T: Scalar, I>(column: Col<M, T>, values_: Option<I>) -> Self
+    pub fn not_in_collection<T: Scalar, I, R>(column: Col<M, T, R>, values_: Option<I>) -> Self
     where
         I: IntoIterator,
         I::Item: Into<T::Inner>,
@@ -183,7 +187,11 @@ impl<M: Model> Filter<M> {
     }
 
     /// `column <op> value`. For `In` / `NotIn` use [`Filter::is_in`] / [`Filter::not_in`].
-    pub fn comparison<T: Scalar>(column: Col<M, T>, op: Op, value: impl Into<T::Inner>) -> Self {
+    pub fn comparison<T: Scalar, R>(
+        column: Col<M, T, R>,
+        op: Op,
+        value: impl Into<T::Inner>,
+    ) -> Self {
         Self::new(Kind::Comparison {
             column: column.name(),
             op,
@@ -192,37 +200,37 @@ impl<M: Model> Filter<M> {
     }
 
     /// `column = value`.
-    pub fn eq<T: Scalar>(column: Col<M, T>, value: impl Into<T::Inner>) -> Self {
+    pub fn eq<T: Scalar, R>(column: Col<M, T, R>, value: impl Into<T::Inner>) -> Self {
         Self::comparison(column, Op::Eq, value)
     }
 
     /// `column <> value`.
-    pub fn ne<T: Scalar>(column: Col<M, T>, value: impl Into<T::Inner>) -> Self {
+    pub fn ne<T: Scalar, R>(column: Col<M, T, R>, value: impl Into<T::Inner>) -> Self {
         Self::comparison(column, Op::Ne, value)
     }
 
     /// `column > value`.
-    pub fn gt<T: Scalar>(column: Col<M, T>, value: impl Into<T::Inner>) -> Self {
+    pub fn gt<T: Scalar, R>(column: Col<M, T, R>, value: impl Into<T::Inner>) -> Self {
         Self::comparison(column, Op::Gt, value)
     }
 
     /// `column >= value`.
-    pub fn ge<T: Scalar>(column: Col<M, T>, value: impl Into<T::Inner>) -> Self {
+    pub fn ge<T: Scalar, R>(column: Col<M, T, R>, value: impl Into<T::Inner>) -> Self {
         Self::comparison(column, Op::Ge, value)
     }
 
     /// `column < value`.
-    pub fn lt<T: Scalar>(column: Col<M, T>, value: impl Into<T::Inner>) -> Self {
+    pub fn lt<T: Scalar, R>(column: Col<M, T, R>, value: impl Into<T::Inner>) -> Self {
         Self::comparison(column, Op::Lt, value)
     }
 
     /// `column <= value`.
-    pub fn le<T: Scalar>(column: Col<M, T>, value: impl Into<T::Inner>) -> Self {
+    pub fn le<T: Scalar, R>(column: Col<M, T, R>, value: impl Into<T::Inner>) -> Self {
         Self::comparison(column, Op::Le, value)
     }
 
     /// `column IN (values)` (an empty list matches nothing).
-    pub fn is_in<T: Scalar, I>(column: Col<M, T>, values_: I) -> Self
+    pub fn is_in<T: Scalar, I, R>(column: Col<M, T, R>, values_: I) -> Self
     where
         I: IntoIterator,
         I::Item: Into<T::Inner>,
@@ -235,7 +243,7 @@ impl<M: Model> Filter<M> {
     }
 
     /// `column NOT IN (values)` (an empty list excludes nothing).
-    pub fn not_in<T: Scalar, I>(column: Col<M, T>, values_: I) -> Self
+    pub fn not_in<T: Scalar, I, R>(column: Col<M, T, R>, values_: I) -> Self
     where
         I: IntoIterator,
         I::Item: Into<T::Inner>,
@@ -248,7 +256,7 @@ impl<M: Model> Filter<M> {
     }
 
     /// `column IS NULL`.
-    pub fn is_null<T>(column: Col<M, T>) -> Self {
+    pub fn is_null<T, R>(column: Col<M, T, R>) -> Self {
         Self::new(Kind::Null {
             column: column.name(),
             negate: false,
@@ -256,7 +264,7 @@ impl<M: Model> Filter<M> {
     }
 
     /// `column IS NOT NULL`.
-    pub fn not_null<T>(column: Col<M, T>) -> Self {
+    pub fn not_null<T, R>(column: Col<M, T, R>) -> Self {
         Self::new(Kind::Null {
             column: column.name(),
             negate: true,

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use sqlx::migrate::{Migration, MigrationType};
 
 use super::MigrationError;
+use crate::config::Backend;
 
 /// One migration of a folder: its up file and, for reversible ones, its down file.
 #[derive(Debug, Clone)]
@@ -24,6 +25,13 @@ pub struct MigrationFile {
 }
 
 impl MigrationFile {
+    /// The backend this migration's SQL was written for, from the `backend:` line of its
+    /// leading comments (`-- bind: default, backend: sqlite`, as `revision` writes it, or a
+    /// hand-written `-- backend: postgres`); `None` when it declares none.
+    pub fn generated_for(&self) -> Option<Backend> {
+        declared_backend(self.up.sql.as_ref())
+    }
+
     /// The up file's name.
     pub fn file_name(&self) -> String {
         self.up_path
@@ -177,6 +185,23 @@ impl Migrations {
         )?;
         Ok(up_path)
     }
+}
+
+/// The backend named by a `backend:` entry in the leading comment lines of `sql`.
+pub(crate) fn declared_backend(sql: &str) -> Option<Backend> {
+    for line in sql.lines().map(str::trim) {
+        if line.is_empty() {
+            continue;
+        }
+        let comment = line.strip_prefix("--")?;
+        for part in comment.split(',') {
+            if let Some(name) = part.trim().strip_prefix("backend:") {
+                let name = name.trim().to_ascii_lowercase();
+                return Backend::from_url(&format!("{name}:"));
+            }
+        }
+    }
+    None
 }
 
 /// A slug for file names: lowercase ASCII letters and digits, `_` between words.

@@ -69,13 +69,24 @@ impl Migrator<'_> {
         let dirty = conn.dirty_version(TABLE).await?;
         let applied = conn.list_applied_migrations(TABLE).await?;
         self.validate(dirty, &applied)?;
-        let mut steps = Vec::new();
-        for file in &self.migrations.files {
-            if applied.iter().any(|a| a.version == file.version)
-                || target.is_some_and(|t| file.version > t)
-            {
-                continue;
+        let pending = |file: &&super::MigrationFile| {
+            !(applied.iter().any(|a| a.version == file.version)
+                || target.is_some_and(|t| file.version > t))
+        };
+        // Every pending file is checked before the first one runs.
+        let backend = self.bind().backend();
+        for file in self.migrations.files.iter().filter(pending) {
+            if let Some(generated_for) = file.generated_for().filter(|b| *b != backend) {
+                return Err(MigrationError::WrongBackend {
+                    file: file.up_path.display().to_string(),
+                    generated_for,
+                    bind: self.bind().key().to_string(),
+                    backend,
+                });
             }
+        }
+        let mut steps = Vec::new();
+        for file in self.migrations.files.iter().filter(pending) {
             let elapsed = match conn.apply(TABLE, &file.up).await {
                 Ok(elapsed) => elapsed,
                 Err(error) => {
@@ -264,10 +275,18 @@ impl Migrator<'_> {
             MigrateError::Dirty(v) => return MigrationError::Dirty(v),
             other => return MigrationError::Migrate(other),
         };
-        let file_name = path.display().to_string();
         let statement = match driver::dialect(self.bind().backend()).transactional_ddl() {
             true => self.locate_failure(migration).await,
             false => None,
+        };
+        // `file:line` of the failing statement, as the file numbers its lines.
+        let line = statement.as_ref().and_then(|(_, text)| {
+            let sql = std::fs::read_to_string(path).ok()?;
+            line_of(&sql, text)
+        });
+        let file_name = match line {
+            Some(line) => format!("{}:{line}", path.display()),
+            None => path.display().to_string(),
         };
         MigrationError::Failed {
             file: file_name,
@@ -294,6 +313,20 @@ impl Migrator<'_> {
         let (i, statement) = replayed[failed];
         Some((i + 1, statement.to_string()))
     }
+}
+
+/// The 1-based line of `sql` where `statement` (as split, comments included) starts its SQL:
+/// its first line that is not blank or a `--` comment.
+fn line_of(sql: &str, statement: &str) -> Option<usize> {
+    let at = sql.find(statement)?;
+    let skipped = statement
+        .lines()
+        .take_while(|l| {
+            let l = l.trim();
+            l.is_empty() || l.starts_with("--")
+        })
+        .count();
+    Some(sql[..at].matches('\n').count() + 1 + skipped)
 }
 
 /// The error of a migration lock that could not be taken.

@@ -63,13 +63,17 @@ impl<M: Model> Changes<M> {
     }
 
     /// Sets `column` to `value`.
-    pub fn set<T: Into<Value>>(mut self, column: Col<M, T>, value: impl Into<T>) -> Self {
+    pub fn set<T: Into<Value>, R>(mut self, column: Col<M, T, R>, value: impl Into<T>) -> Self {
         self.push(column.name(), value.into().into());
         self
     }
 
     /// Sets `column` to `value` when `value` is `Some` (a PATCH field that may be absent).
-    pub fn set_if<T: Into<Value>>(self, column: Col<M, T>, value: Option<impl Into<T>>) -> Self {
+    pub fn set_if<T: Into<Value>, R>(
+        self,
+        column: Col<M, T, R>,
+        value: Option<impl Into<T>>,
+    ) -> Self {
         match value {
             Some(value) => self.set(column, value),
             None => self,

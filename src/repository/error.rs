@@ -159,6 +159,24 @@ impl RepositoryError {
         }
     }
 
+    /// This error, for the item at `index` of a batch: a validation message gets the prefix
+    /// `item {index}: ` (other errors are returned as they are).
+    ///
+    /// ```
+    /// use rocket_alchemy::RepositoryError;
+    ///
+    /// let e = RepositoryError::Validation("title must not be empty".into()).at_item(2);
+    /// assert_eq!(e.detail(), "item 2: title must not be empty");
+    /// ```
+    pub fn at_item(self, index: usize) -> Self {
+        match self {
+            RepositoryError::Validation(message) => {
+                RepositoryError::Validation(format!("item {index}: {message}"))
+            }
+            other => other,
+        }
+    }
+
     /// What kind of failure this is.
     pub fn error_kind(&self) -> ErrorKind {
         match self {

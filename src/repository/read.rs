@@ -253,7 +253,14 @@ impl<M: Model> Repository<'_, M> {
     /// The children of each parent through the foreign key `fk` of model `C`, in one query
     /// per chunk of parents (no N+1): `result[i]` holds the children of `parents[i]`,
     /// ordered by their primary key.
-    pub async fn children<C: Model, K>(&self, parents: &[M], fk: Col<C, K>) -> Result<Vec<Vec<C>>> {
+    ///
+    /// `fk` must be a column of `C` declared `references = M`: any other column (`Todo::TEXT`
+    /// for the parents' key, or a key to another model) is a compile error at the argument.
+    pub async fn children<C: Model, K>(
+        &self,
+        parents: &[M],
+        fk: Col<C, K, M>,
+    ) -> Result<Vec<Vec<C>>> {
         let mut index: HashMap<Value, usize> = HashMap::with_capacity(parents.len());
         for (i, parent) in parents.iter().enumerate() {
             index.insert(parent.primary_key_value(), i);

@@ -39,6 +39,20 @@ impl crate::driver::Dialect for SqliteDialect {
         })
     }
 
+    /// A constraint violation's message: `UNIQUE constraint failed: author.name` names the
+    /// table and columns, never the values.
+    fn safe_message(&self, error: &dyn sqlx::error::DatabaseError) -> Option<String> {
+        use sqlx::error::ErrorKind;
+        error.try_downcast_ref::<sqlx::sqlite::SqliteError>()?;
+        match error.kind() {
+            ErrorKind::UniqueViolation
+            | ErrorKind::ForeignKeyViolation
+            | ErrorKind::NotNullViolation
+            | ErrorKind::CheckViolation => Some(error.message().to_string()),
+            _ => None,
+        }
+    }
+
     fn aborts_transaction(&self, _: &sqlx::Error, kind: crate::error::kind::DbErrorKind) -> bool {
         kind == crate::error::kind::DbErrorKind::Connection
     }
@@ -69,6 +83,15 @@ impl crate::driver::Dialect for SqliteDialect {
     /// An `INTEGER PRIMARY KEY` is the rowid and numbers itself.
     fn declares_auto_increment(&self) -> bool {
         false
+    }
+
+    /// `AUTOINCREMENT`: a deleted row's number is never given again (without it SQLite
+    /// reuses the highest one), as PostgreSQL's identity and MySQL's `AUTO_INCREMENT` do.
+    fn inline_auto_increment_key(&self, constraint: &str) -> Option<String> {
+        Some(format!(
+            "CONSTRAINT \"{}\" PRIMARY KEY AUTOINCREMENT",
+            constraint.replace('"', "\"\"")
+        ))
     }
 
     fn parameter_limit(&self) -> usize {

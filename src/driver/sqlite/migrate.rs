@@ -60,9 +60,46 @@ impl MigrationDialect for SqliteMigrations {
     }
 }
 
+/// The lock file `<database>.migrate-lock`, locked while this lives; dropping it deletes the
+/// file, then unlocks it, so no file is left beside the database once the command is done.
+pub(crate) struct LockFile {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl Drop for LockFile {
+    fn drop(&mut self) {
+        // Deleted while still locked: a process waiting on this file finds, once it has the
+        // lock, that the path no longer names its file, and starts over with a new one.
+        let _ = std::fs::remove_file(&self.path);
+        let _ = self.file.unlock();
+    }
+}
+
+/// Whether `path` still names the very file `file` is (not deleted or replaced since it was
+/// opened).
+fn still_named(path: &std::path::Path, file: &std::fs::File) -> std::io::Result<bool> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let open = file.metadata()?;
+        match std::fs::metadata(path) {
+            Ok(named) => Ok(named.dev() == open.dev() && named.ino() == open.ino()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        Ok(path.exists())
+    }
+}
+
 /// Locks `<database>.migrate-lock` next to the database file of `pool`, waiting for another
-/// process that holds it; `None` for a database in memory.
-pub(crate) fn lock_file(pool: &SqlitePool) -> Result<Option<std::fs::File>, LockError> {
+/// process that holds it; `None` for a database in memory. The file exists only while a
+/// process holds the lock (see [`LockFile`]).
+pub(crate) fn lock_file(pool: &SqlitePool) -> Result<Option<LockFile>, LockError> {
     let options = pool.connect_options();
     let path = options.get_filename();
     let name = path.to_string_lossy();
@@ -70,20 +107,26 @@ pub(crate) fn lock_file(pool: &SqlitePool) -> Result<Option<std::fs::File>, Lock
         return Ok(None);
     }
     let lock_path = PathBuf::from(format!("{}.migrate-lock", path.display()));
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|source| LockError::File {
-            path: lock_path.clone(),
-            source,
-        })?;
-    file.lock().map_err(|source| LockError::File {
-        path: lock_path,
+    let failed = |source| LockError::File {
+        path: lock_path.clone(),
         source,
-    })?;
-    Ok(Some(file))
+    };
+    loop {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(failed)?;
+        file.lock().map_err(failed)?;
+        if still_named(&lock_path, &file).map_err(failed)? {
+            return Ok(Some(LockFile {
+                path: lock_path,
+                file,
+            }));
+        }
+        // The holder we waited for deleted the file on release: lock the current one.
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use crate::driver::migrate::{LiveForeignKey, LiveTable};
 use crate::model::{Column, ReferentialAction, Table};
 
 use super::super::MigrationError;
-use super::compare::{column_changes, expected, same_fk, single, ColumnChanges};
+use super::compare::{column_changes, expected, same_fk, single, ColumnChanges, NARROWING};
 use super::plan::Ops;
 
 /// Adds to `ops` what brings `live` to the model `table` with `ALTER` statements.
@@ -141,16 +141,16 @@ pub(super) fn table(ops: &mut Ops, table: &Table, live: &LiveTable) -> Result<()
                 table.name, column.name
             ))
         })?;
-        ops.push(
-            format!(
-                "~ column {}.{}: {}",
-                table.name,
-                column.name,
-                what.join(", ")
-            ),
-            up,
-            down,
+        let summary = format!(
+            "~ column {}.{}: {}",
+            table.name,
+            column.name,
+            what.join(", ")
         );
+        match what.iter().any(|w| w.ends_with(NARROWING)) {
+            true => ops.push_destructive(summary, up, down),
+            false => ops.push(summary, up, down),
+        }
     }
     // Dropped columns.
     for column in &dropped {
@@ -164,7 +164,7 @@ pub(super) fn table(ops: &mut Ops, table: &Table, live: &LiveTable) -> Result<()
             "ALTER TABLE {t} ADD COLUMN {}",
             dialect.live_column_sql(column)
         );
-        ops.push(
+        ops.push_destructive(
             format!("- column {}.{}", table.name, column.name),
             vec![up],
             vec![down],

@@ -68,6 +68,43 @@ pub(super) fn same_fk(
         && dialect.same_action(a.on_update, b.on_update)
 }
 
+/// Ends the description of a type change that can lose data (see [`widens`]).
+pub(super) const NARROWING: &str = " (narrowing: may lose data)";
+
+/// Whether a column's type change from `have` to `want` (catalog spellings, normalized)
+/// keeps every value: a longer `VARCHAR`, `VARCHAR` to `TEXT`, a wider integer or float.
+/// Anything else (shorter text, smaller numbers, another kind of type) may lose data.
+pub(super) fn widens(have: &str, want: &str) -> bool {
+    let upper = |t: &str| t.trim().to_ascii_uppercase();
+    let (have, want) = (upper(have), upper(want));
+    let varchar = |t: &str| -> Option<u64> {
+        let rest = t
+            .strip_prefix("VARCHAR(")
+            .or_else(|| t.strip_prefix("CHARACTER VARYING("))?;
+        rest.strip_suffix(')')?.trim().parse().ok()
+    };
+    let text = |t: &str| matches!(t, "TEXT" | "LONGTEXT" | "CLOB") || t == "CHARACTER VARYING";
+    let rank = |t: &str| -> Option<(u8, u8)> {
+        Some(match t {
+            "SMALLINT" | "INT2" => (0, 1),
+            "INTEGER" | "INT" | "INT4" => (0, 2),
+            "BIGINT" | "INT8" => (0, 3),
+            "REAL" | "FLOAT" | "FLOAT4" => (1, 1),
+            "DOUBLE" | "DOUBLE PRECISION" | "FLOAT8" => (1, 2),
+            _ => return None,
+        })
+    };
+    match (varchar(&have), varchar(&want)) {
+        (Some(a), Some(b)) => return b >= a,
+        (Some(_), None) if text(&want) => return true,
+        _ => {}
+    }
+    match (rank(&have), rank(&want)) {
+        (Some((ka, a)), Some((kb, b))) => ka == kb && b >= a,
+        _ => false,
+    }
+}
+
 /// The columns of one table: added, dropped, and changed with a description of each change.
 pub(super) struct ColumnChanges<'t> {
     pub(super) added: Vec<&'t Column>,
@@ -91,7 +128,8 @@ pub(super) fn column_changes<'t>(
                 let want = dialect.catalog_type(column);
                 let have = dialect.normalize_type(&current.ty);
                 if !dialect.same_type(&want, &have) {
-                    what.push(format!("type {have} -> {want}"));
+                    let narrowing = if widens(&have, &want) { "" } else { NARROWING };
+                    what.push(format!("type {have} -> {want}{narrowing}"));
                 }
                 let nullable = column.nullable && column.primary_key.is_none();
                 if nullable != current.nullable {
@@ -134,5 +172,35 @@ pub(super) fn column_changes<'t>(
         added,
         dropped,
         changed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::widens;
+
+    #[test]
+    fn only_widening_type_changes_keep_every_value() {
+        for (have, want) in [
+            ("VARCHAR(100)", "VARCHAR(200)"),
+            ("varchar(100)", "TEXT"),
+            ("character varying(10)", "character varying(20)"),
+            ("SMALLINT", "INTEGER"),
+            ("INTEGER", "BIGINT"),
+            ("REAL", "DOUBLE PRECISION"),
+        ] {
+            assert!(widens(have, want), "{have} -> {want}");
+        }
+        for (have, want) in [
+            ("VARCHAR(200)", "VARCHAR(100)"),
+            ("TEXT", "VARCHAR(100)"),
+            ("BIGINT", "INTEGER"),
+            ("DOUBLE", "REAL"),
+            ("INTEGER", "REAL"),
+            ("TEXT", "INTEGER"),
+            ("BIGINT", "BOOLEAN"),
+        ] {
+            assert!(!widens(have, want), "{have} -> {want}");
+        }
     }
 }

@@ -22,6 +22,10 @@ pub struct Plan {
     pub summary: Vec<String>,
     /// The statements manage their own transaction (SQLite rebuilds).
     pub no_transaction: bool,
+    /// The lines of [`summary`](Self::summary) that lose data: a dropped table or column,
+    /// a narrowing type change. `revision --autogenerate` refuses them without
+    /// `--allow-destructive`, and marks them in the file when allowed.
+    pub destructive: Vec<String>,
 }
 
 impl Plan {
@@ -39,12 +43,20 @@ pub(super) struct Ops {
     summary: Vec<String>,
     /// A table is rebuilt: the statements run in the engine's rebuild transaction.
     pub(super) rebuild: bool,
+    /// The summaries of the steps that lose data.
+    destructive: Vec<String>,
 }
 
 impl Ops {
     pub(super) fn push(&mut self, summary: String, up: Vec<String>, down: Vec<String>) {
         self.summary.push(summary);
         self.steps.push((up, down));
+    }
+
+    /// [`Ops::push`] for a step that loses data (see [`Plan::destructive`]).
+    pub(super) fn push_destructive(&mut self, summary: String, up: Vec<String>, down: Vec<String>) {
+        self.destructive.push(summary.clone());
+        self.push(summary, up, down);
     }
 
     /// `name` quoted.
@@ -66,6 +78,7 @@ pub(crate) fn plan(
         steps: Vec::new(),
         summary: Vec::new(),
         rebuild: false,
+        destructive: Vec::new(),
     };
 
     // New tables, in foreign-key order.
@@ -102,7 +115,7 @@ pub(crate) fn plan(
             backend,
         )];
         let down = recreate(ops.dialect, table);
-        ops.push(format!("- table {}", table.name), up, down);
+        ops.push_destructive(format!("- table {}", table.name), up, down);
     }
 
     let Ops {
@@ -110,6 +123,7 @@ pub(crate) fn plan(
         steps,
         summary,
         rebuild,
+        destructive,
         ..
     } = ops;
     let mut up = Vec::new();
@@ -129,6 +143,7 @@ pub(crate) fn plan(
         down,
         summary,
         no_transaction: rebuild,
+        destructive,
     })
 }
 

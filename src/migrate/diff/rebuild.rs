@@ -10,7 +10,7 @@ use crate::model::Table;
 
 use super::super::MigrationError;
 use super::alter::add_column;
-use super::compare::{column_changes, expected, same_fk, single, ColumnChanges};
+use super::compare::{column_changes, expected, same_fk, single, ColumnChanges, NARROWING};
 use super::plan::Ops;
 
 /// Adds to `ops` what brings `live` to the model `table`, rebuilding it if need be.
@@ -168,10 +168,14 @@ pub(super) fn table(ops: &mut Ops, table: &Table, live: &LiveTable) -> Result<()
             .iter()
             .map(|(c, _, col)| format!("{} index {col}", if *c { "+" } else { "-" })),
     );
-    ops.push(
-        format!("~ table {} rebuilt ({})", table.name, what.join("; ")),
-        up,
-        down,
-    );
+    let summary = format!("~ table {} rebuilt ({})", table.name, what.join("; "));
+    let loses_data = !dropped.is_empty()
+        || changed
+            .iter()
+            .any(|(_, _, w)| w.iter().any(|w| w.ends_with(NARROWING)));
+    match loses_data {
+        true => ops.push_destructive(summary, up, down),
+        false => ops.push(summary, up, down),
+    }
     Ok(())
 }
