@@ -80,15 +80,21 @@ impl Scratch {
     /// Drops the database (SQLite: removes the file and its journals). Blocking: runs on a
     /// thread of its own, so it can be called from `Drop` inside a runtime.
     pub(crate) fn drop_blocking(&self) {
+        let _ = self.drop_in_background().join();
+    }
+
+    /// Drops the database on a thread of its own and returns at once: a test does not wait
+    /// for its server to remove its database. A drop cut short by the process's exit leaves
+    /// the database to the next run's clean-up of ended processes.
+    pub(crate) fn drop_in_background(&self) -> std::thread::JoinHandle<Option<()>> {
         let scratch = self.clone();
-        let _ = std::thread::spawn(move || {
+        std::thread::spawn(move || {
             let runtime = rocket::tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .ok()?;
             runtime.block_on(scratch.drop_database()).ok()
         })
-        .join();
     }
 
     async fn drop_database(&self) -> Result<(), sqlx::Error> {

@@ -179,6 +179,17 @@ impl Servers {
         )
     }
 
+    /// [`Servers::drop_stale`], the first time this process asks for a target.
+    pub(crate) async fn drop_stale_once(&self) {
+        use rocket::tokio::sync::OnceCell;
+        static DONE: [OnceCell<()>; 4] = [const { OnceCell::const_new() }; 4];
+        let i = TestTarget::ALL
+            .iter()
+            .position(|t| *t == self.target)
+            .unwrap_or(0);
+        DONE[i].get_or_init(|| self.drop_stale()).await;
+    }
+
     /// Drops scratch databases (and SQLite files) left by test runs that ended without
     /// cleaning up: those of processes that no longer run on this machine (when the server
     /// is on this machine), and any older than two hours.
@@ -329,6 +340,7 @@ impl TestDatabase {
             Ok(servers) => servers?,
             Err(message) => panic!("{message}"),
         };
+        servers.drop_stale_once().await;
         let db = TestDatabase::on(&servers, &unique_name(test));
         if let Err(e) = db.scratch.create().await {
             panic!("{}", servers.unreachable("CREATE DATABASE", &e));
@@ -395,7 +407,14 @@ impl TestDatabase {
 }
 
 impl Drop for TestDatabase {
+    /// Removes a SQLite file at once; a server's database is dropped in the background
+    /// (the test does not wait for it; see [`TestKit`](super::TestKit)'s clean-up).
     fn drop(&mut self) {
-        self.scratch.drop_blocking();
+        match self.target {
+            TestTarget::Sqlite => self.scratch.drop_blocking(),
+            _ => {
+                self.scratch.drop_in_background();
+            }
+        }
     }
 }
