@@ -73,13 +73,132 @@ pub trait ListSpec: Send + Sync + 'static {
     const MAX_PAGE_SIZE: u64 = 100;
     /// Whether `searchString` ignores case when `searchIgnoreCase` is absent.
     const SEARCH_IGNORE_CASE: bool = false;
+    /// The compile-time check of the names above against the model (see [`check_spec`]):
+    /// evaluated when a [`ListParams<Self>`] is used, so a name that is not a column of the
+    /// model fails `cargo build` with `evaluation panicked: ListSpec: ORDER_BY names
+    /// `create_at`, which is not a column of List`. Do not override it.
+    #[doc(hidden)]
+    const NAMES_ARE_COLUMNS: () = const_check::names(
+        Self::ORDER_BY,
+        Self::SEARCH,
+        Self::DEFAULT_ORDER,
+        Self::DEFAULT_PAGE_SIZE,
+        Self::MAX_PAGE_SIZE,
+        <Self::Model as Model>::TABLE,
+    );
+}
+
+/// The compile-time half of [`check_spec`]: const functions, whose panic is the compile
+/// error.
+mod const_check {
+    use crate::filters::SortOrder;
+    use crate::model::{ColumnType, Table};
+
+    const fn same(a: &str, b: &str) -> bool {
+        let (a, b) = (a.as_bytes(), b.as_bytes());
+        if a.len() != b.len() {
+            return false;
+        }
+        let mut i = 0;
+        while i < a.len() {
+            if a[i] != b[i] {
+                return false;
+            }
+            i += 1;
+        }
+        true
+    }
+
+    /// The index of the column `name` of `table`.
+    const fn column(table: &Table, name: &str) -> Option<usize> {
+        let mut i = 0;
+        while i < table.columns.len() {
+            if same(table.columns[i].name, name) {
+                return Some(i);
+            }
+            i += 1;
+        }
+        None
+    }
+
+    const fn push(buf: &mut [u8; 256], mut len: usize, text: &str) -> usize {
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() && len < buf.len() {
+            buf[len] = bytes[i];
+            len += 1;
+            i += 1;
+        }
+        len
+    }
+
+    /// Fails compilation with `ListSpec: {what} names `{name}`, {why} {model}`.
+    const fn fail(what: &str, name: &str, why: &str, model: &str) -> ! {
+        let mut buf = [0u8; 256];
+        let mut len = push(&mut buf, 0, "ListSpec: ");
+        len = push(&mut buf, len, what);
+        len = push(&mut buf, len, " names `");
+        len = push(&mut buf, len, name);
+        len = push(&mut buf, len, "`, ");
+        len = push(&mut buf, len, why);
+        len = push(&mut buf, len, " ");
+        len = push(&mut buf, len, model);
+        match core::str::from_utf8(buf.split_at(len).0) {
+            Ok(message) => panic!("{}", message),
+            Err(_) => panic!("ListSpec names a column its model does not have"),
+        }
+    }
+
+    pub(super) const fn names(
+        order_by: &[&str],
+        search: &[&str],
+        default_order: Option<(&str, SortOrder)>,
+        default_page_size: u64,
+        max_page_size: u64,
+        table: &Table,
+    ) {
+        let not_a_column = "which is not a column of";
+        let mut i = 0;
+        while i < order_by.len() {
+            if column(table, order_by[i]).is_none() {
+                fail("ORDER_BY", order_by[i], not_a_column, table.model);
+            }
+            i += 1;
+        }
+        if let Some((name, _)) = default_order {
+            if column(table, name).is_none() {
+                fail("DEFAULT_ORDER", name, not_a_column, table.model);
+            }
+        }
+        let mut i = 0;
+        while i < search.len() {
+            match column(table, search[i]) {
+                None => fail("SEARCH", search[i], not_a_column, table.model),
+                Some(c) => {
+                    if !matches!(table.columns[c].ty, ColumnType::String(_)) {
+                        fail(
+                            "SEARCH",
+                            search[i],
+                            "which is not a text column of",
+                            table.model,
+                        )
+                    }
+                }
+            }
+            i += 1;
+        }
+        if default_page_size < 1 || default_page_size > max_page_size {
+            panic!("ListSpec: DEFAULT_PAGE_SIZE is not within 1..=MAX_PAGE_SIZE");
+        }
+    }
 }
 
 /// Checks the names of `S` against its model: every `ORDER_BY` and `DEFAULT_ORDER` name is a
 /// column, every `SEARCH` name a text column, and `DEFAULT_PAGE_SIZE` within
-/// `1..=MAX_PAGE_SIZE`. A route taking [`ListParams<S>`] runs this at launch (a Rocket
-/// Sentinel) and refuses the launch with its message, so a typo never becomes a 400 that
-/// blames the client.
+/// `1..=MAX_PAGE_SIZE`. Code using [`ListParams<S>`] does not compile when this fails (the
+/// same check runs in `const` context: `evaluation panicked: ListSpec: ORDER_BY names
+/// `create_at`, which is not a column of List`); a route taking it runs it again at launch
+/// (a Rocket Sentinel), so a typo never becomes a 400 that blames the client.
 ///
 /// ```
 /// use rocket_alchemy::params::{check_spec, ListSpec};
@@ -233,6 +352,9 @@ fn raw<'r>(request: &'r Request<'_>, name: &str) -> Option<&'r str> {
 }
 
 fn parse<S: ListSpec>(request: &Request<'_>) -> Result<ListParams<S>, RepositoryError> {
+    // The spec's names, checked when this is compiled for `S`.
+    #[allow(clippy::let_unit_value)]
+    let () = S::NAMES_ARE_COLUMNS;
     let table = S::Model::TABLE;
     let integer = |name: &str, default: u64| -> Result<u64, RepositoryError> {
         match raw(request, name) {
