@@ -226,8 +226,11 @@ impl ColumnType {
 /// ```
 pub struct Col<M, T, R = ()> {
     name: &'static str,
-    _marker: PhantomData<fn() -> (M, T, R)>,
+    _marker: PhantomData<Types<M, T, R>>,
 }
+
+/// The types a [`Col`] is about (its model, value and referenced model), owned by nothing.
+type Types<M, T, R> = fn() -> (M, T, R);
 
 impl<M, T, R> Col<M, T, R> {
     #[doc(hidden)]
