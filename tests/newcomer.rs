@@ -698,6 +698,26 @@ async fn list_of_an_unregistered_model_refuses_the_launch() {
     );
 }
 
+/// A repository of a model the bind does not have registered warns once, naming the fix
+/// (no route reveals every repository, so this one is at first use).
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn repository_of_an_unregistered_model_warns() {
+    logs();
+    let db = TestDb::sqlite("unregistered_repo").await;
+    let alchemy = open(&db, &[List::TABLE]).await;
+    let session = alchemy.session("default").unwrap();
+    let _ = Repository::<Todo>::on(&session).unwrap();
+    let _ = Repository::<List>::on(&session).unwrap();
+    let _ = Repository::<Todo>::on(&session).unwrap();
+    let warned = lines_with(
+        "model Todo is used on bind \"default\" but not registered: add `.model::<Todo>()`",
+    );
+    assert_eq!(warned.len(), 1, "once: {warned:?}");
+    assert!(lines_with("model List is used on bind").is_empty());
+    alchemy.close().await;
+}
+
 // ---- 7. search case sensitivity per ListSpec ----
 
 struct IgnoreCaseSpec;
