@@ -517,6 +517,50 @@ async fn batch_validation_names_the_item(db: TestDb) {
     alchemy.close().await;
 }
 
+// ---- 5. max_length is checked on every backend, naming the item ----
+
+/// A string over its `max_length` is a 422 naming the column (and the item of a batch) on
+/// every backend: SQLite stored it silently, PostgreSQL and MySQL answered 500.
+async fn max_length_is_checked_everywhere(db: TestDb) {
+    let alchemy = open(&db, &[Ticket::TABLE]).await;
+    let session = alchemy.session("default").unwrap();
+    let tickets = Repository::<Ticket>::on(&session).unwrap();
+    let long = "x".repeat(41);
+    let error = tickets
+        .create_many(vec![ticket("a"), ticket(&long), ticket("c")])
+        .await
+        .unwrap_err();
+    assert_eq!(error.status(), Status::UnprocessableEntity);
+    assert_eq!(
+        error.detail(),
+        "item 1: label: at most 40 characters, got 41"
+    );
+    let error = tickets.create(ticket(&long)).await.unwrap_err();
+    assert_eq!(error.detail(), "label: at most 40 characters, got 41");
+    let error = tickets
+        .upsert_many(vec![ticket("a"), ticket(&long)], &[Ticket::LABEL.into()])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.detail(),
+        "item 1: label: at most 40 characters, got 41"
+    );
+    let kept = tickets.create(ticket(&"é".repeat(40))).await.unwrap();
+    let error = tickets
+        .update(
+            kept.id,
+            rocket_alchemy::Changes::new().set(Ticket::LABEL, long.clone()),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.status(), Status::UnprocessableEntity);
+    session.commit().await.unwrap();
+    let probe = db.probe();
+    assert_eq!(probe.count("ticket").await, 1, "only the 40-character one");
+    assert_eq!(probe.count_where("ticket", "label", &long).await, 0);
+    alchemy.close().await;
+}
+
 // ---- 7. Service offers children and get_or_none ----
 
 async fn service_has_children_and_get_or_none(db: TestDb) {
@@ -791,6 +835,7 @@ backend_tests!(
     migration_failure_names_the_files_line,
     autogenerate_refuses_destructive_changes,
     batch_validation_names_the_item,
+    max_length_is_checked_everywhere,
     service_has_children_and_get_or_none,
     database_4xx_logs_its_reason,
     search_case_per_spec,
