@@ -309,7 +309,8 @@ async fn migrations_refuse_another_backends_sql(db: TestDb) {
 }
 
 /// A failing statement is reported at the file's own line (PostgreSQL and SQLite, whose
-/// failed migrations roll back and are replayed to find the statement).
+/// failed migrations roll back and are replayed to find the statement; PostgreSQL's error
+/// position gives the very line), and at no other line.
 async fn migration_failure_names_the_files_line(db: TestDb) {
     if db.backend == Backend::MySql {
         return; // DDL commits implicitly: the failing statement is not replayed
@@ -331,10 +332,17 @@ async fn migration_failure_names_the_files_line(db: TestDb) {
         .await
         .unwrap_err()
         .to_string();
+    // PostgreSQL points at the error (line 8); SQLite says which statement (from line 7).
+    let line = match db.backend {
+        Backend::Postgres => 8,
+        _ => 7,
+    };
     assert!(
-        message.contains("1_broken.up.sql:7 failed at statement 2"),
+        message.contains(&format!("1_broken.up.sql:{line} failed at statement 2")),
         "{message}"
     );
+    // No other line: sqlx appends the line of PostgreSQL's own C source (`at line 1188`).
+    assert!(!message.contains(" at line "), "{message}");
     alchemy.close().await;
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -514,6 +522,50 @@ async fn batch_validation_names_the_item(db: TestDb) {
         0,
         "a bad item writes nothing"
     );
+    alchemy.close().await;
+}
+
+// ---- 5. max_length is checked on every backend, naming the item ----
+
+/// A string over its `max_length` is a 422 naming the column (and the item of a batch) on
+/// every backend: SQLite stored it silently, PostgreSQL and MySQL answered 500.
+async fn max_length_is_checked_everywhere(db: TestDb) {
+    let alchemy = open(&db, &[Ticket::TABLE]).await;
+    let session = alchemy.session("default").unwrap();
+    let tickets = Repository::<Ticket>::on(&session).unwrap();
+    let long = "x".repeat(41);
+    let error = tickets
+        .create_many(vec![ticket("a"), ticket(&long), ticket("c")])
+        .await
+        .unwrap_err();
+    assert_eq!(error.status(), Status::UnprocessableEntity);
+    assert_eq!(
+        error.detail(),
+        "item 1: label: at most 40 characters, got 41"
+    );
+    let error = tickets.create(ticket(&long)).await.unwrap_err();
+    assert_eq!(error.detail(), "label: at most 40 characters, got 41");
+    let error = tickets
+        .upsert_many(vec![ticket("a"), ticket(&long)], &[Ticket::LABEL.into()])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.detail(),
+        "item 1: label: at most 40 characters, got 41"
+    );
+    let kept = tickets.create(ticket(&"é".repeat(40))).await.unwrap();
+    let error = tickets
+        .update(
+            kept.id,
+            rocket_alchemy::Changes::new().set(Ticket::LABEL, long.clone()),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.status(), Status::UnprocessableEntity);
+    session.commit().await.unwrap();
+    let probe = db.probe();
+    assert_eq!(probe.count("ticket").await, 1, "only the 40-character one");
+    assert_eq!(probe.count_where("ticket", "label", &long).await, 0);
     alchemy.close().await;
 }
 
@@ -699,6 +751,26 @@ async fn list_of_an_unregistered_model_refuses_the_launch() {
     );
 }
 
+/// A repository of a model the bind does not have registered warns once, naming the fix
+/// (no route reveals every repository, so this one is at first use).
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn repository_of_an_unregistered_model_warns() {
+    logs();
+    let db = TestDb::sqlite("unregistered_repo").await;
+    let alchemy = open(&db, &[List::TABLE]).await;
+    let session = alchemy.session("default").unwrap();
+    let _ = Repository::<Todo>::on(&session).unwrap();
+    let _ = Repository::<List>::on(&session).unwrap();
+    let _ = Repository::<Todo>::on(&session).unwrap();
+    let warned = lines_with(
+        "model Todo is used on bind \"default\" but not registered: add `.model::<Todo>()`",
+    );
+    assert_eq!(warned.len(), 1, "once: {warned:?}");
+    assert!(lines_with("model List is used on bind").is_empty());
+    alchemy.close().await;
+}
+
 // ---- 7. search case sensitivity per ListSpec ----
 
 struct IgnoreCaseSpec;
@@ -772,6 +844,7 @@ backend_tests!(
     migration_failure_names_the_files_line,
     autogenerate_refuses_destructive_changes,
     batch_validation_names_the_item,
+    max_length_is_checked_everywhere,
     service_has_children_and_get_or_none,
     database_4xx_logs_its_reason,
     search_case_per_spec,

@@ -257,6 +257,13 @@ pub(crate) trait MigrationDialect: Send + Sync + 'static {
         true
     }
 
+    /// Where in the SQL it was sent `error` points, in characters from 0, when the engine
+    /// says (PostgreSQL's error position); `None` otherwise.
+    fn error_offset(&self, error: &sqlx::Error) -> Option<usize> {
+        let _ = error;
+        None
+    }
+
     // ---- the tracking table ----
 
     /// `expr` cast to text.

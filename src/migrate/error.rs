@@ -21,7 +21,7 @@ pub enum MigrationError {
         source: std::io::Error,
     },
     /// A migration failed and was rolled back.
-    #[error("{file} failed{}: {source}", statement_suffix(.statement))]
+    #[error("{file} failed{}: {}", statement_suffix(.statement), database_message(.source))]
     Failed {
         /// The migration file.
         file: String,
@@ -118,6 +118,15 @@ pub enum MigrationError {
     /// sqlx's migration machinery failed.
     #[error(transparent)]
     Migrate(#[from] MigrateError),
+}
+
+/// The database's message without what sqlx appends to PostgreSQL's (`at line N`, a line of
+/// the server's own source code, which reads as a line of the migration).
+fn database_message(error: &sqlx::Error) -> String {
+    match error {
+        sqlx::Error::Database(db) => format!("error returned from database: {}", db.message()),
+        other => other.to_string(),
+    }
 }
 
 fn statement_suffix(statement: &Option<(usize, String)>) -> String {

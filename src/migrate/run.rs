@@ -279,10 +279,17 @@ impl Migrator<'_> {
             true => self.locate_failure(migration).await,
             false => None,
         };
-        // `file:line` of the failing statement, as the file numbers its lines.
-        let line = statement.as_ref().and_then(|(_, text)| {
-            let sql = std::fs::read_to_string(path).ok()?;
-            line_of(&sql, text)
+        // `file:line` as the file numbers its lines: where the engine points (PostgreSQL's
+        // error position into the file's SQL, sent whole), else where the failing statement
+        // starts.
+        let file_text = std::fs::read_to_string(path).ok();
+        let dialect = driver::dialect(self.bind().backend());
+        let line = file_text.as_deref().and_then(|text| {
+            let pointed = dialect
+                .error_offset(&source)
+                .filter(|_| text == migration.sql.as_ref())
+                .map(|offset| text.chars().take(offset).filter(|c| *c == '\n').count() + 1);
+            pointed.or_else(|| line_of(text, &statement.as_ref()?.1))
         });
         let file_name = match line {
             Some(line) => format!("{}:{line}", path.display()),

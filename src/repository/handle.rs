@@ -44,6 +44,34 @@ impl<M: Model> Clone for Repository<'_, M> {
 
 pub(super) type Result<T, E = RepositoryError> = std::result::Result<T, E>;
 
+/// Warns once per bind and table when a repository is made for a model its bind does not
+/// have registered: `create_all` does not create its table, and `database check` reports
+/// the table as one to drop.
+fn warn_if_unregistered(session: &DbSession, table: &'static crate::model::Table) {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    let bind = session.bind();
+    if bind.tables().iter().any(|t| t.name == table.name) {
+        return;
+    }
+    static WARNED: OnceLock<Mutex<HashSet<(String, &'static str)>>> = OnceLock::new();
+    let first = WARNED
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert((bind.key().to_string(), table.name));
+    if first {
+        tracing::warn!(
+            target: "rocket_alchemy",
+            "model {} is used on bind \"{}\" but not registered: add `.model::<{}>()` to `Alchemy::fairing()` (create_all skips its table, and `database check` reports it as `- table {}`)",
+            table.model,
+            bind.key(),
+            table.model,
+            table.name
+        );
+    }
+}
+
 impl<'s, M: Model> Repository<'s, M> {
     /// The repository of `M` on a request session of its bind (checked by the compiler).
     pub fn new(session: Session<'s, M::Bind>) -> Self {
@@ -67,6 +95,7 @@ impl<'s, M: Model> Repository<'s, M> {
     }
 
     pub(super) fn unchecked(session: &'s DbSession) -> Self {
+        warn_if_unregistered(session, M::TABLE);
         Repository {
             session,
             auto_commit: false,

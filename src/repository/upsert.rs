@@ -49,6 +49,12 @@ impl<M: Model> Repository<'_, M> {
         let table = M::TABLE;
         let pk = Self::pk();
         let auto = pk.primary_key == Some(PrimaryKey::AutoIncrement);
+        for (i, model) in models.iter().enumerate() {
+            super::write::check_lengths::<M>(&model.values()).map_err(|e| match models.len() {
+                1 => e,
+                _ => e.at_item(i),
+            })?;
+        }
         let now = crate::model::now();
         for model in &mut models {
             model.prepare_insert(now);

@@ -11,10 +11,38 @@ use crate::bind::prepared;
 use crate::filters::Filter;
 use crate::model::{AuditColumn, Model, ModelExt, PrimaryKey};
 
+/// Refuses a string longer than its column's `max_length` (in characters), on every backend:
+/// SQLite would store it, PostgreSQL and MySQL would fail the statement.
+pub(super) fn check_length(column: Option<&crate::model::Column>, value: &Value) -> Result<()> {
+    if let (Some(column), Value::String(Some(text))) = (column, value) {
+        if let crate::model::ColumnType::String(Some(max)) = column.ty {
+            let length = text.chars().count();
+            if length > max as usize {
+                return Err(RepositoryError::Validation(format!(
+                    "{}: at most {max} characters, got {length}",
+                    column.name
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// [`check_length`] for every column of a row's `values` (in [`Table::columns`] order).
+///
+/// [`Table::columns`]: crate::model::Table::columns
+pub(super) fn check_lengths<M: Model>(values: &[Value]) -> Result<()> {
+    for (column, value) in M::TABLE.columns.iter().zip(values) {
+        check_length(Some(column), value)?;
+    }
+    Ok(())
+}
+
 impl<M: Model> Repository<'_, M> {
     /// Inserts `model` (generating a nil UUID key, stamping audit columns, reading back an
     /// auto-increment key) and returns it.
     pub async fn create(&self, mut model: M) -> Result<M> {
+        check_lengths::<M>(&model.values())?;
         model.prepare_insert(crate::model::now());
         self.insert(std::slice::from_mut(&mut model)).await?;
         self.committed(model).await
@@ -22,7 +50,14 @@ impl<M: Model> Repository<'_, M> {
 
     /// Inserts `models` with multi-row INSERTs, chunked under the backend's bind-parameter
     /// limit, and returns them with their keys.
+    ///
+    /// A string longer than its column's `max_length` is a `Validation` error naming the
+    /// item's index (`item 2: name: at most 100 characters, got 101`), before anything is
+    /// written.
     pub async fn create_many(&self, mut models: Vec<M>) -> Result<Vec<M>> {
+        for (i, model) in models.iter().enumerate() {
+            check_lengths::<M>(&model.values()).map_err(|e| e.at_item(i))?;
+        }
         let now = crate::model::now();
         for model in &mut models {
             model.prepare_insert(now);
@@ -223,6 +258,9 @@ impl<M: Model> Repository<'_, M> {
         }
         if set.is_empty() {
             return Ok((current, false));
+        }
+        for (column, value) in &set {
+            check_length(M::TABLE.column(column), value)?;
         }
         for (column, value) in &set {
             current

@@ -11,6 +11,18 @@ pub(crate) struct PostgresMigrations;
 pub(crate) static POSTGRES: PostgresMigrations = PostgresMigrations;
 
 impl MigrationDialect for PostgresMigrations {
+    /// The error's cursor position into the query (1-based characters on the wire).
+    fn error_offset(&self, error: &sqlx::Error) -> Option<usize> {
+        let sqlx::Error::Database(db) = error else {
+            return None;
+        };
+        let pg = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()?;
+        match pg.position()? {
+            sqlx::postgres::PgErrorPosition::Original(position) => position.checked_sub(1),
+            _ => None,
+        }
+    }
+
     /// As `format_type` prints it.
     fn catalog_type(&self, column: &Column) -> String {
         match column.ty {
