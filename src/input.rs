@@ -48,7 +48,7 @@
 //! | a `ToModel` input that leaves a required column unset (not nullable, no default, not a generated key or audit column) | compile time |
 //! | a `Patch` field without `#[serde(default)]` (absent would be an error) | compile time |
 //! | `null` for a column that is not nullable | `Validation` (422) naming the field, before any SQL |
-//! | a string longer than the column's `max_length` | `Validation` (422) naming the field, before any SQL |
+//! | a string longer than the column's `max_length` | `Validation` (422) naming the column, before any SQL |
 //! | a missing required field, a value of the wrong JSON type | serde, as a 422 |
 //!
 //! `#[input(model = M, check = path)]` runs `fn(&mut Self) -> Result<(), RepositoryError>`
@@ -60,7 +60,7 @@ use sea_query::Value;
 use serde::{Deserialize, Deserializer};
 use uuid::Uuid;
 
-use crate::model::{Col, ColumnType, Model, PrimaryKey, Table};
+use crate::model::{Col, Model, PrimaryKey, Table};
 use crate::repository::{Changes, RepositoryError};
 
 /// A field of a partial update: absent from the input, an explicit `null`, or a value.
@@ -191,20 +191,10 @@ fn field_of(table: &Table, column: &str) -> &'static str {
     table.column(column).map(|c| c.field).unwrap_or("?")
 }
 
-/// Checks `value` against the column's declared limits (`max_length`).
+/// Checks `value` against the column's declared limits (`max_length`): the repository's
+/// own check, run before any SQL.
 fn check_value(table: &Table, column: &str, value: &Value) -> Result<(), RepositoryError> {
-    let Some(col) = table.column(column) else {
-        return Ok(());
-    };
-    if let (ColumnType::String(Some(max)), Value::String(Some(s))) = (col.ty, value) {
-        if s.chars().count() > max as usize {
-            return Err(RepositoryError::Validation(format!(
-                "`{}` must be at most {max} characters",
-                col.field
-            )));
-        }
-    }
-    Ok(())
+    crate::repository::check_length(table.column(column), value)
 }
 
 /// Checks every column of `model` against its declared limits: what the `ToModel` derive

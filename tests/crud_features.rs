@@ -313,7 +313,7 @@ async fn typed_inputs(app: TestApp) {
         ),
         (
             r#"{"title": "this title is far too long"}"#,
-            "`title` must be at most 20 characters",
+            "title: at most 20 characters",
             "too long",
         ),
     ] {

@@ -14,9 +14,9 @@ use rocket_alchemy::idempotency::{Idempotency, IdempotencyRecord, Idempotent};
 use rocket_alchemy::precondition::{IfMatch, Tagged};
 use rocket_alchemy::service::Operation;
 use rocket_alchemy::{
-    Alchemy, Bind, CommitMode, DbSession, JsonBody, Jsonify, ListParams, ListSpec, Model,
-    ModelExt, OffsetPagination, Patch, Repository, RepositoryError, Schema, Service, Session,
-    ToChanges, ToModel,
+    Alchemy, Bind, CommitMode, DbSession, JsonBody, Jsonify, ListParams, ListSpec, Model, ModelExt,
+    OffsetPagination, Patch, Repository, RepositoryError, Schema, Service, Session, ToChanges,
+    ToModel,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

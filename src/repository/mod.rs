@@ -38,3 +38,4 @@ mod write;
 pub use changes::Changes;
 pub use error::RepositoryError;
 pub use handle::Repository;
+pub(crate) use write::check_length;

@@ -13,7 +13,7 @@ use crate::model::{AuditColumn, Model, ModelExt, PrimaryKey};
 
 /// Refuses a string longer than its column's `max_length` (in characters), on every backend:
 /// SQLite would store it, PostgreSQL and MySQL would fail the statement.
-pub(super) fn check_length(column: Option<&crate::model::Column>, value: &Value) -> Result<()> {
+pub(crate) fn check_length(column: Option<&crate::model::Column>, value: &Value) -> Result<()> {
     if let (Some(column), Value::String(Some(text))) = (column, value) {
         if let crate::model::ColumnType::String(Some(max)) = column.ty {
             let length = text.chars().count();
