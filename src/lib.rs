@@ -59,7 +59,7 @@
 //! | `postgres` | yes | PostgreSQL binds (`postgres://`, `postgresql://`) |
 //! | `mysql` | yes | MySQL / MariaDB binds (`mysql://`, `mariadb://`) |
 //! | `cli` | yes | the `database` command group (`cli`) and the `rocket-alchemy` binary |
-//! | `testing` | no | the test kit ([`testing`]): your app on per-test databases, statement budget |
+//! | `testing` | no | the test kit (`rocket_alchemy::testing`): your app on per-test databases, statement budget |
 //!
 //! At least one backend feature is required; each builds alone. The backend of each bind
 //! is picked at run time from its URL, and a URL whose backend is disabled stops the launch

@@ -1,4 +1,4 @@
-//! HTTP preconditions for single resources: an [`ETag`](ModelExt::etag) derived from the
+//! HTTP preconditions for single resources: an [`ETag`](crate::ModelExt::etag) derived from the
 //! row's `#[model(version)]` (or its `updated_at`), the [`IfMatch`] request guard, and
 //! [`Tagged`], a responder that adds the `ETag` header.
 //!
