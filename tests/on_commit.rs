@@ -64,26 +64,28 @@ impl Hooks {
 /// The number of items labelled `label`, read on a pooled connection of its own.
 async fn committed(pool: BindPool, label: String) -> i64 {
     let sql = "SELECT COUNT(*) FROM item WHERE label = ";
-    match (pool.as_sqlite(), pool.as_postgres(), pool.as_mysql()) {
+    let _ = (&sql, &label);
+    match &pool {
         #[cfg(feature = "sqlite")]
-        (Some(p), _, _) => sqlx::query_scalar(sqlx::AssertSqlSafe(format!("{sql}?")))
+        BindPool::Sqlite(p) => sqlx::query_scalar(sqlx::AssertSqlSafe(format!("{sql}?")))
             .bind(label)
             .fetch_one(p)
             .await
             .unwrap(),
         #[cfg(feature = "postgres")]
-        (_, Some(p), _) => sqlx::query_scalar(sqlx::AssertSqlSafe(format!("{sql}$1")))
+        BindPool::Postgres(p) => sqlx::query_scalar(sqlx::AssertSqlSafe(format!("{sql}$1")))
             .bind(label)
             .persistent(false)
             .fetch_one(p)
             .await
             .unwrap(),
         #[cfg(feature = "mysql")]
-        (_, _, Some(p)) => sqlx::query_scalar(sqlx::AssertSqlSafe(format!("{sql}?")))
+        BindPool::MySql(p) => sqlx::query_scalar(sqlx::AssertSqlSafe(format!("{sql}?")))
             .bind(label)
             .fetch_one(p)
             .await
             .unwrap(),
+        #[allow(unreachable_patterns)]
         _ => unreachable!(),
     }
 }
