@@ -237,25 +237,10 @@ pub const fn covers(table: &Table, fields: &[&str]) -> bool {
 const fn contains(fields: &[&str], name: &str) -> bool {
     let mut i = 0;
     while i < fields.len() {
-        if eq(fields[i], name) {
+        if crate::model::same_name(fields[i], name) {
             return true;
         }
         i += 1;
     }
     false
-}
-
-const fn eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < a.len() {
-        if a[i] != b[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
 }

@@ -94,20 +94,7 @@ mod const_check {
     use crate::filters::SortOrder;
     use crate::model::{ColumnType, Table};
 
-    const fn same(a: &str, b: &str) -> bool {
-        let (a, b) = (a.as_bytes(), b.as_bytes());
-        if a.len() != b.len() {
-            return false;
-        }
-        let mut i = 0;
-        while i < a.len() {
-            if a[i] != b[i] {
-                return false;
-            }
-            i += 1;
-        }
-        true
-    }
+    use crate::model::same_name as same;
 
     /// The index of the column `name` of `table`.
     const fn column(table: &Table, name: &str) -> Option<usize> {

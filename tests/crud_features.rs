@@ -605,44 +605,7 @@ async fn managed_columns_migrate(db: common::TestDb) {
         ["+ column paper.version", "+ column paper.deleted_at"],
         "{plan:#?}"
     );
-    let session = second.session("default").unwrap();
-    for statement in &plan.up {
-        session
-            .execute(
-                &rocket_alchemy::sea_query::Query::select()
-                    .expr(rocket_alchemy::sea_query::Expr::val(1))
-                    .to_owned(),
-            )
-            .await
-            .unwrap();
-        let mut conn = session.connection().await.unwrap();
-        match &mut conn {
-            #[cfg(feature = "sqlite")]
-            rocket_alchemy::AnyConnection::Sqlite(c) => {
-                sqlx::raw_sql(sqlx::AssertSqlSafe(statement.clone()))
-                    .execute(&mut **c)
-                    .await
-                    .unwrap();
-            }
-            #[cfg(feature = "postgres")]
-            rocket_alchemy::AnyConnection::Postgres(c) => {
-                sqlx::raw_sql(sqlx::AssertSqlSafe(statement.clone()))
-                    .execute(&mut **c)
-                    .await
-                    .unwrap();
-            }
-            #[cfg(feature = "mysql")]
-            rocket_alchemy::AnyConnection::MySql(c) => {
-                sqlx::raw_sql(sqlx::AssertSqlSafe(statement.clone()))
-                    .execute(&mut **c)
-                    .await
-                    .unwrap();
-            }
-            #[allow(unreachable_patterns)]
-            _ => unreachable!(),
-        }
-    }
-    session.commit().await.unwrap();
+    common::run(&second, &plan.up).await;
     assert!(
         migrator.diff().await.unwrap().is_empty(),
         "nothing left to generate"

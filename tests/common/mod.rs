@@ -317,3 +317,40 @@ pub fn skipped(line: &str) {
     // One write: the line stays whole among other tests' output.
     let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
 }
+
+/// Runs `statements` on one connection, as a migration file is applied. A first read makes
+/// a SQLite connection notice schema changes made through other connections since it last
+/// ran (`ALTER TABLE … DROP COLUMN` checks its own cached schema, stale until then).
+pub async fn run(alchemy: &rocket_alchemy::Alchemy, statements: &[String]) {
+    use sqlx::Acquire;
+    let pool = alchemy.pool("default").unwrap();
+    macro_rules! on_one {
+        ($p:expr) => {{
+            let mut conn = $p.acquire().await.unwrap();
+            let conn = conn.acquire().await.unwrap();
+            sqlx::query("SELECT 1").execute(&mut *conn).await.unwrap();
+            if pool.backend() == rocket_alchemy::Backend::Sqlite {
+                sqlx::query("SELECT COUNT(*) FROM sqlite_master")
+                    .execute(&mut *conn)
+                    .await
+                    .unwrap();
+            }
+            for sql in statements {
+                sqlx::raw_sql(AssertSqlSafe(sql.clone()))
+                    .execute(&mut *conn)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            }
+        }};
+    }
+    match pool {
+        #[cfg(feature = "sqlite")]
+        rocket_alchemy::BindPool::Sqlite(p) => on_one!(p),
+        #[cfg(feature = "postgres")]
+        rocket_alchemy::BindPool::Postgres(p) => on_one!(p),
+        #[cfg(feature = "mysql")]
+        rocket_alchemy::BindPool::MySql(p) => on_one!(p),
+        #[allow(unreachable_patterns)]
+        _ => unreachable!(),
+    }
+}
