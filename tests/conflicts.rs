@@ -3,6 +3,8 @@
 //! `Integrity` row), a PostgreSQL serialization failure raised by `COMMIT` answers 409 with
 //! `Retry-After`, and a MySQL deadlock a handler swallowed still answers 409 with
 //! `Retry-After` and commits nothing of the victim.
+// Some helpers serve tests of one backend feature only.
+#![cfg_attr(not(feature = "postgres"), allow(dead_code, unused_imports))]
 
 mod common;
 

@@ -1,6 +1,8 @@
 //! Issue 12: wrong code fails at compile time or at launch, never silently at run time —
 //! what a new user ran into, each checked through an independent path (a probe connection,
 //! the files on disk, the captured log).
+// Some helpers serve tests of one backend feature only.
+#![cfg_attr(not(feature = "sqlite"), allow(dead_code, unused_imports))]
 
 mod common;
 
@@ -16,8 +18,7 @@ use rocket_alchemy::filters::SortOrder;
 use rocket_alchemy::migrate::{MigrationError, Migrator};
 use rocket_alchemy::service::{Operation, Service, ToModel};
 use rocket_alchemy::{
-    Alchemy, Backend, DatabaseConfig, JsonBody, ListParams, ListSpec, Model, Repository,
-    RepositoryError, Session,
+    Alchemy, Backend, JsonBody, ListParams, ListSpec, Model, Repository, RepositoryError, Session,
 };
 use uuid::Uuid;
 
@@ -434,7 +435,8 @@ fn config_errors_name_the_keys_own_source() {
             "ROCKET_DATABASES",
             r#"{default={url="sqlite://data/other.db"}}"#,
         );
-        let error = DatabaseConfig::from_figment(&rocket::Config::figment(), 2).unwrap_err();
+        let error = rocket_alchemy::DatabaseConfig::from_figment(&rocket::Config::figment(), 2)
+            .unwrap_err();
         let message = error.to_string();
         assert_eq!(error.key, "databases.default.connect_timeout");
         assert!(message.contains("Rocket.toml"), "{message}");
@@ -458,7 +460,8 @@ fn switching_backend_from_the_environment_ignores_the_files_backend_keys() {
             "ROCKET_DATABASES",
             r#"{default={url="postgres://app@localhost/app"}}"#,
         );
-        let binds = DatabaseConfig::from_figment(&rocket::Config::figment(), 2).unwrap();
+        let binds =
+            rocket_alchemy::DatabaseConfig::from_figment(&rocket::Config::figment(), 2).unwrap();
         assert_eq!(binds[0].backend, Backend::Postgres);
         assert!(binds[0].sqlite.is_none());
 
@@ -467,7 +470,8 @@ fn switching_backend_from_the_environment_ignores_the_files_backend_keys() {
             "ROCKET_DATABASES",
             r#"{default={url="postgres://app@localhost/app",journal_mode="wal"}}"#,
         );
-        let error = DatabaseConfig::from_figment(&rocket::Config::figment(), 2).unwrap_err();
+        let error = rocket_alchemy::DatabaseConfig::from_figment(&rocket::Config::figment(), 2)
+            .unwrap_err();
         assert_eq!(error.key, "databases.default.journal_mode");
         assert!(error.to_string().contains("environment"), "{error}");
         Ok(())
@@ -477,7 +481,8 @@ fn switching_backend_from_the_environment_ignores_the_files_backend_keys() {
             "Rocket.toml",
             "[default.databases.default]\nurl = \"postgres://app@localhost/app\"\njournal_mode = \"wal\"\n",
         )?;
-        let error = DatabaseConfig::from_figment(&rocket::Config::figment(), 2).unwrap_err();
+        let error = rocket_alchemy::DatabaseConfig::from_figment(&rocket::Config::figment(), 2)
+            .unwrap_err();
         assert_eq!(error.key, "databases.default.journal_mode");
         assert!(error.to_string().contains("Rocket.toml"), "{error}");
         Ok(())
