@@ -310,7 +310,8 @@ pub(crate) fn with_database(url: &str, db: &str) -> String {
 ///
 /// // `None`: PostgreSQL is not configured (TEST_POSTGRES_URL) and CI is not set: skipped.
 /// if let Some(db) = TestDatabase::create(TestTarget::Postgres, "my_test").await {
-///     let pool = sqlx::PgPool::connect(db.url()).await.unwrap();
+///     let url = db.url(); // the app's `databases.<key>.url`, or your own pool's
+///     # let _ = url;
 ///     // … the database is dropped with `db` …
 /// }
 /// # }
