@@ -401,6 +401,7 @@ rocket_alchemy::test_on_backends!(MIGRATED => schema_from_migrations);
 rocket_alchemy::test_on_backends!(KIT, with = echo => statement_budget);
 
 /// A kit whose app has no `databases` says so.
+#[cfg(feature = "sqlite")]
 #[test]
 #[should_panic(expected = "has no `databases`")]
 fn no_databases_is_a_clear_error() {
@@ -415,6 +416,7 @@ fn no_databases_is_a_clear_error() {
 
 /// An app that does not launch on its test databases fails the test with the fairing's
 /// reason, not Rocket's generic one.
+#[cfg(feature = "sqlite")]
 #[test]
 #[should_panic(expected = "databases.default.commit_mode")]
 fn launch_error_is_shown() {
