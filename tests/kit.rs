@@ -14,7 +14,7 @@ use rocket::http::Status;
 use rocket::{get, post, routes, Build, Rocket};
 use rocket_alchemy::filters::{Filter, SortOrder};
 use rocket_alchemy::sea_query::{Expr, Func, Query};
-use rocket_alchemy::testing::{SchemaSource, TestApp, TestKit, TestTarget};
+use rocket_alchemy::testing::{SchemaSource, TestApp, TestKit};
 use rocket_alchemy::{Alchemy, Model, Repository, RepositoryError, Session, SessionError};
 
 #[derive(Model, Debug, Clone)]
@@ -410,7 +410,8 @@ fn no_databases_is_a_clear_error() {
     }
     static BARE: TestKit = TestKit::new(app).figment(bare);
     rocket_alchemy::testing::block_on(async {
-        BARE.start(TestTarget::Sqlite).await;
+        BARE.start(rocket_alchemy::testing::TestTarget::Sqlite)
+            .await;
     });
 }
 
@@ -421,7 +422,7 @@ fn no_databases_is_a_clear_error() {
 #[should_panic(expected = "databases.default.commit_mode")]
 fn launch_error_is_shown() {
     rocket_alchemy::testing::block_on(async {
-        KIT.start_with(TestTarget::Sqlite, |figment| {
+        KIT.start_with(rocket_alchemy::testing::TestTarget::Sqlite, |figment| {
             figment.merge(Serialized::default(
                 "databases.default.commit_mode",
                 "sometimes",
