@@ -183,13 +183,29 @@ impl Probe {
     }
 }
 
+/// A probe connection, kept out of sqlx's statement log (tests/kit.rs counts the app's
+/// statements there).
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+async fn quiet<O>(url: &str) -> O::Connection
+where
+    O: sqlx::ConnectOptions + std::str::FromStr<Err = sqlx::Error>,
+    O::Connection: Sized,
+{
+    O::from_str(url)
+        .unwrap()
+        .disable_statement_logging()
+        .connect()
+        .await
+        .unwrap()
+}
+
 #[cfg(feature = "sqlite")]
 async fn sqlite_connect(url: &str) -> sqlx::SqliteConnection {
     use std::str::FromStr;
     let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)
         .unwrap()
         .create_if_missing(true);
-    sqlx::SqliteConnection::connect_with(&options)
+    sqlx::SqliteConnection::connect_with(&sqlx::ConnectOptions::disable_statement_logging(options))
         .await
         .unwrap()
 }
@@ -209,7 +225,7 @@ impl Probe {
             }
             #[cfg(feature = "postgres")]
             Backend::Postgres => {
-                let mut c = sqlx::PgConnection::connect(&self.url).await.unwrap();
+                let mut c = quiet::<sqlx::postgres::PgConnectOptions>(&self.url).await;
                 sqlx::query_scalar::<_, i64>(sql)
                     .fetch_one(&mut c)
                     .await
@@ -217,7 +233,7 @@ impl Probe {
             }
             #[cfg(feature = "mysql")]
             Backend::MySql => {
-                let mut c = sqlx::MySqlConnection::connect(&self.url).await.unwrap();
+                let mut c = quiet::<sqlx::mysql::MySqlConnectOptions>(&self.url).await;
                 sqlx::query_scalar::<_, i64>(sql)
                     .fetch_one(&mut c)
                     .await
@@ -239,12 +255,12 @@ impl Probe {
             }
             #[cfg(feature = "postgres")]
             Backend::Postgres => {
-                let mut c = sqlx::PgConnection::connect(&self.url).await.unwrap();
+                let mut c = quiet::<sqlx::postgres::PgConnectOptions>(&self.url).await;
                 sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
             }
             #[cfg(feature = "mysql")]
             Backend::MySql => {
-                let mut c = sqlx::MySqlConnection::connect(&self.url).await.unwrap();
+                let mut c = quiet::<sqlx::mysql::MySqlConnectOptions>(&self.url).await;
                 sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
             }
             #[allow(unreachable_patterns)]

@@ -3,7 +3,7 @@
 //! with the template's rows copied server-side (`INSERT … SELECT`).
 
 use sqlx::mysql::MySqlConnection;
-use sqlx::{AssertSqlSafe, Connection, Row};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
 
 use crate::driver::scratch::Frozen;
 
@@ -11,8 +11,18 @@ fn quoted(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
 }
 
+/// An admin connection whose statements stay out of the statement log (the test kit's
+/// own work, not the app's).
+async fn connect(admin: &str) -> Result<MySqlConnection, sqlx::Error> {
+    use std::str::FromStr;
+    sqlx::mysql::MySqlConnectOptions::from_str(admin)?
+        .disable_statement_logging()
+        .connect()
+        .await
+}
+
 async fn admin_run(admin: &str, sql: String) -> Result<(), sqlx::Error> {
-    let mut conn = MySqlConnection::connect(admin).await?;
+    let mut conn = connect(admin).await?;
     let result = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut conn).await;
     let _ = conn.close().await;
     result.map(|_| ())
@@ -24,7 +34,7 @@ pub(crate) async fn create(admin: &str, name: &str) -> Result<(), sqlx::Error> {
 
 /// Captures the template's base tables (`SHOW CREATE TABLE`) and which of them hold rows.
 pub(crate) async fn freeze(admin: &str, name: &str) -> Result<Frozen, sqlx::Error> {
-    let mut conn = MySqlConnection::connect(admin).await?;
+    let mut conn = connect(admin).await?;
     let result = async {
         let tables: Vec<String> = sqlx::query_scalar(
             "SELECT CAST(TABLE_NAME AS CHAR) FROM information_schema.TABLES \
@@ -87,7 +97,7 @@ pub(crate) async fn drop(admin: &str, name: &str) -> Result<(), sqlx::Error> {
 }
 
 pub(crate) async fn list(admin: &str, prefix: &str) -> Result<Vec<String>, sqlx::Error> {
-    let mut conn = MySqlConnection::connect(admin).await?;
+    let mut conn = connect(admin).await?;
     let names = sqlx::query_scalar(
         "SELECT CAST(SCHEMA_NAME AS CHAR) FROM information_schema.SCHEMATA WHERE LEFT(SCHEMA_NAME, CHAR_LENGTH(?)) = ?",
     )

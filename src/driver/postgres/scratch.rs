@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgConnection;
-use sqlx::{AssertSqlSafe, Connection};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
 
 /// How long a clone waits for a template still in use by another session, at most.
 const CLONE_RETRY: Duration = Duration::from_secs(10);
@@ -13,8 +13,18 @@ fn quoted(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// An admin connection whose statements stay out of the statement log (the test kit's
+/// own work, not the app's).
+async fn connect(admin: &str) -> Result<PgConnection, sqlx::Error> {
+    use std::str::FromStr;
+    sqlx::postgres::PgConnectOptions::from_str(admin)?
+        .disable_statement_logging()
+        .connect()
+        .await
+}
+
 async fn admin_run(admin: &str, sql: String) -> Result<(), sqlx::Error> {
-    let mut conn = PgConnection::connect(admin).await?;
+    let mut conn = connect(admin).await?;
     let result = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut conn).await;
     let _ = conn.close().await;
     result.map(|_| ())
@@ -26,7 +36,7 @@ pub(crate) async fn create(admin: &str, name: &str) -> Result<(), sqlx::Error> {
 
 /// Closes every connection to the template and refuses new ones: `TEMPLATE` needs it idle.
 pub(crate) async fn freeze(admin: &str, name: &str) -> Result<(), sqlx::Error> {
-    let mut conn = PgConnection::connect(admin).await?;
+    let mut conn = connect(admin).await?;
     let result = async {
         sqlx::raw_sql(AssertSqlSafe(format!(
             "ALTER DATABASE {} WITH ALLOW_CONNECTIONS false",
@@ -74,7 +84,7 @@ pub(crate) async fn drop(admin: &str, name: &str) -> Result<(), sqlx::Error> {
 }
 
 pub(crate) async fn list(admin: &str, prefix: &str) -> Result<Vec<String>, sqlx::Error> {
-    let mut conn = PgConnection::connect(admin).await?;
+    let mut conn = connect(admin).await?;
     let names =
         sqlx::query_scalar("SELECT datname::text FROM pg_database WHERE starts_with(datname, $1)")
             .bind(prefix)

@@ -9,6 +9,7 @@ use sqlx::{ConnectOptions, Connection};
 /// the whole database.
 pub(crate) async fn freeze(path: &str) -> Result<(), sqlx::Error> {
     let mut conn = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?
+        .disable_statement_logging()
         .connect()
         .await?;
     sqlx::raw_sql("PRAGMA wal_checkpoint(TRUNCATE)")
