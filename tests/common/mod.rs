@@ -10,7 +10,9 @@
 use rocket::figment::Figment;
 use rocket::{Build, Rocket};
 use rocket_alchemy::Backend;
-use sqlx::{AssertSqlSafe, Connection};
+use sqlx::AssertSqlSafe;
+#[cfg(feature = "sqlite")]
+use sqlx::Connection;
 
 use rocket_alchemy::testing::{TestDatabase, TestTarget};
 #[allow(unused_imports)]
