@@ -8,51 +8,21 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
-
 use rocket::http::Status;
 use rocket::local::asynchronous::Client;
 use rocket::{get, routes};
 use rocket_alchemy::sea_query::{Expr, Func, Query};
 use rocket_alchemy::{Alchemy, Model, Session, SessionError};
 
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn logs() -> &'static Buffer {
-    static BUFFER: OnceLock<Buffer> = OnceLock::new();
-    BUFFER.get_or_init(|| {
-        let buffer = Buffer::default();
-        let writer = buffer.clone();
-        tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .init();
-        buffer
-    })
-}
-
 /// The tests of this binary share the log buffer: they run one at a time.
 async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
     static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    logs();
+    common::captured_logs(tracing::Level::TRACE);
     LOCK.lock().await
 }
 
 fn captured() -> String {
-    String::from_utf8_lossy(&logs().0.lock().unwrap()).into_owned()
+    common::captured_logs(tracing::Level::TRACE)
 }
 
 #[derive(Model)]

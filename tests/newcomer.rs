@@ -6,9 +6,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
-
 use chrono::{DateTime, Utc};
 use common::TestDb;
 use rocket::http::{ContentType, Status};
@@ -24,36 +21,14 @@ use uuid::Uuid;
 
 // ---- captured logs (one subscriber for this binary; each test looks for its own marker) ----
 
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn logs() -> &'static Buffer {
-    static BUFFER: OnceLock<Buffer> = OnceLock::new();
-    BUFFER.get_or_init(|| {
-        let buffer = Buffer::default();
-        let writer = buffer.clone();
-        tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::INFO)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .init();
-        buffer
-    })
+/// Everything logged so far (INFO and above; the first call starts capturing).
+fn logs() -> String {
+    common::captured_logs(tracing::Level::INFO)
 }
 
 /// The captured lines containing `marker`.
 fn lines_with(marker: &str) -> Vec<String> {
-    let text = String::from_utf8_lossy(&logs().0.lock().unwrap()).into_owned();
+    let text = logs();
     text.lines()
         .filter(|l| l.contains(marker))
         .map(str::to_string)

@@ -372,3 +372,36 @@ pub async fn run(alchemy: &rocket_alchemy::Alchemy, statements: &[String]) {
         _ => unreachable!(),
     }
 }
+
+/// Every tracing event of this test binary at `level` and above, captured in memory: one
+/// subscriber per binary (the first call installs it), so each test looks for its own
+/// markers. Returns the text captured so far.
+pub fn captured_logs(level: tracing::Level) -> String {
+    use std::sync::{Arc, Mutex, OnceLock};
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    static BUFFER: OnceLock<Buffer> = OnceLock::new();
+    let buffer = BUFFER.get_or_init(|| {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .init();
+        buffer
+    });
+    String::from_utf8_lossy(&buffer.0.lock().unwrap()).into_owned()
+}
