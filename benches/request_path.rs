@@ -248,7 +248,7 @@ fn rocket(db: &Path) -> Rocket<Build> {
             MAX_CONNECTIONS,
         ));
     rocket::custom(figment)
-        .attach(Alchemy::fairing().model::<BenchRow>())
+        .attach(Alchemy::fairing())
         // Runs after the Alchemy fairing's ignite (fairings ignite in attach order).
         .attach(AdHoc::try_on_ignite(
             "raw SqlitePool",

@@ -90,11 +90,14 @@ fn index() -> &'static str {
 
 fn rocket() -> rocket::Rocket<rocket::Build> {
     let fairing = match std::env::var("CATALOG_SCHEMA").as_deref() {
+        // Both versions of the schema are built into this binary: list the one to manage.
         Ok("2") => Alchemy::fairing()
+            .only_listed_models()
             .model::<v2::Category>()
             .model::<v2::Product>()
             .model::<v2::Tag>(),
         _ => Alchemy::fairing()
+            .only_listed_models()
             .model::<v1::Category>()
             .model::<v1::Product>()
             .model::<v1::Obsolete>(),

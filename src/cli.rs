@@ -459,7 +459,7 @@ async fn run_one(
                         println!("[{key}]   {line}{mark}");
                     }
                     if plan.summary.iter().any(|l| l.starts_with("- table ")) {
-                        println!("[{key}] a table the models lack may be a model not registered with `Alchemy::fairing().model::<M>()`");
+                        println!("[{key}] a table the models lack is a model removed from the code, or one the fairing does not manage (opt-in, or `only_listed_models()`): add it with `.model::<M>()`");
                     }
                 }
             }

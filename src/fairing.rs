@@ -26,7 +26,7 @@ pub type SessionHook = dyn for<'r> Fn(&'r Request<'_>, &'r DbSession) -> BoxFutu
 #[derive(Clone)]
 pub(crate) struct SessionHookState(pub(crate) Arc<SessionHook>);
 
-/// The rocket_alchemy fairing. Attach one per rocket, with the models it manages:
+/// The rocket_alchemy fairing. Attach one per rocket:
 ///
 /// ```
 /// use rocket_alchemy::{Alchemy, Model};
@@ -37,9 +37,19 @@ pub(crate) struct SessionHookState(pub(crate) Arc<SessionHook>);
 ///     text: String,
 /// }
 ///
-/// let rocket = rocket::build().attach(Alchemy::fairing().model::<Note>());
+/// // `Note` needs no registration: the fairing manages every model of the binary.
+/// let rocket = rocket::build().attach(Alchemy::fairing());
 /// # let _ = rocket;
 /// ```
+///
+/// **Which models.** Every `#[derive(Model)]` of the binary (its crate and the crates it
+/// links, collected at link time: see [`model::declared`](crate::model::declared)) on the
+/// bind its `#[model(bind = …)]` names, so no model can be left out of `create_all` or of
+/// what `database revision --autogenerate` compares. A model of a bind that is not
+/// configured refuses the launch. Opt-in models (`#[model(opt_in)]`, such as
+/// [`IdempotencyRecord`](crate::idempotency::IdempotencyRecord)) are added with
+/// [`model`](Self::model); [`only_listed_models`](Self::only_listed_models) restricts the
+/// fairing to the models given to it (tests, or two apps built into one binary).
 ///
 /// * **ignite** — reads `databases` from the rocket's Figment, opens one pool per bind
 ///   (connecting unless `lazy`), applies migrations (`migrate = true`) then creates the model
@@ -55,6 +65,7 @@ pub(crate) struct SessionHookState(pub(crate) Arc<SessionHook>);
 #[derive(Default, Clone)]
 pub struct AlchemyFairing {
     tables: Vec<&'static Table>,
+    listed_only: bool,
     on_session: Option<Arc<SessionHook>>,
 }
 
@@ -63,8 +74,9 @@ impl std::fmt::Debug for AlchemyFairing {
         f.debug_struct("AlchemyFairing")
             .field(
                 "tables",
-                &self.tables.iter().map(|t| t.name).collect::<Vec<_>>(),
+                &self.tables().iter().map(|t| t.name).collect::<Vec<_>>(),
             )
+            .field("listed_only", &self.listed_only)
             .field("on_session", &self.on_session.is_some())
             .finish()
     }
@@ -72,29 +84,73 @@ impl std::fmt::Debug for AlchemyFairing {
 
 impl Alchemy {
     /// The fairing that opens the databases on ignite, manages this handle and applies
-    /// commit modes. Register the models whose tables `create_all` creates on it.
+    /// commit modes, for every model of the binary (see [`AlchemyFairing`]).
     pub fn fairing() -> AlchemyFairing {
         AlchemyFairing::default()
     }
 }
 
 impl AlchemyFairing {
-    /// Registers model `M`: `create_all`, `drop_all` and the migration commands manage its
-    /// table on its bind.
+    /// Adds model `M`: `create_all`, `drop_all` and the migration commands manage its table
+    /// on its bind. Needed only for opt-in models (`#[model(opt_in)]`), or with
+    /// [`only_listed_models`](Self::only_listed_models); adding a collected model again
+    /// changes nothing.
     pub fn model<M: Model>(mut self) -> Self {
         self.tables.push(M::TABLE);
         self
     }
 
-    /// Registers a model by its table metadata.
+    /// Adds a model by its table metadata (e.g. an opt-in model's table moved to another
+    /// bind: [`IdempotencyRecord::table_on`](crate::idempotency::IdempotencyRecord::table_on)).
     pub fn table(mut self, table: &'static Table) -> Self {
         self.tables.push(table);
         self
     }
 
-    /// The registered tables.
-    pub fn tables(&self) -> &[&'static Table] {
-        &self.tables
+    /// Manages only the models given with [`model`](Self::model) and [`table`](Self::table),
+    /// not every model of the binary: for tests that want an exact schema, or a binary that
+    /// builds two apps with different models. A model left out is then really left out:
+    /// its repository warns on first use, and `database check` reports its table as one the
+    /// models lack.
+    ///
+    /// ```
+    /// use rocket_alchemy::{Alchemy, Model};
+    ///
+    /// #[derive(Model)]
+    /// struct Note {
+    ///     id: i64,
+    /// }
+    ///
+    /// #[derive(Model)]
+    /// struct Draft {
+    ///     id: i64,
+    /// }
+    ///
+    /// let all = Alchemy::fairing();
+    /// assert!(all.tables().iter().any(|t| t.name == "draft"));
+    /// let listed = Alchemy::fairing().only_listed_models().model::<Note>();
+    /// let names: Vec<_> = listed.tables().iter().map(|t| t.name).collect();
+    /// assert_eq!(names, ["note"]);
+    /// ```
+    pub fn only_listed_models(mut self) -> Self {
+        self.listed_only = true;
+        self
+    }
+
+    /// The tables this fairing manages: the models of the binary (unless
+    /// [`only_listed_models`](Self::only_listed_models)), then those added, each once.
+    pub fn tables(&self) -> Vec<&'static Table> {
+        let declared = crate::model::declared().filter(|_| !self.listed_only);
+        let mut tables: Vec<&'static Table> = Vec::new();
+        for table in declared.chain(self.tables.iter().copied()) {
+            let same = |t: &&'static Table| {
+                t.bind == table.bind && t.name == table.name && t.model == table.model
+            };
+            if !tables.iter().any(same) {
+                tables.push(table);
+            }
+        }
+        tables
     }
 
     /// Runs `hook` when a request's session on a bind is created, before its transaction
@@ -165,7 +221,7 @@ impl Fairing for AlchemyFairing {
             Some(_) => Startup::Passive,
             None => Startup::Launch,
         };
-        match crate::launch::launch(configs, &self.tables, startup, rocket.figment()).await {
+        match crate::launch::launch(configs, &self.tables(), startup, rocket.figment()).await {
             Ok(alchemy) => Ok(match &self.on_session {
                 Some(hook) => rocket
                     .manage(alchemy)

@@ -84,10 +84,10 @@ pub const REPLAYED_HEADER: &str = "Idempotent-Replayed";
 pub const MAX_KEY_LENGTH: usize = 255;
 
 /// One idempotency key: the request it was first used with and the response it got. The
-/// table `idempotency_key` of the bind; register it with
-/// `Alchemy::fairing().model::<IdempotencyRecord>()`.
+/// table `idempotency_key` of the bind. Only apps that use idempotency keys need it, so it is
+/// opt-in (`#[model(opt_in)]`): add it with `Alchemy::fairing().model::<IdempotencyRecord>()`.
 #[derive(crate::Model, Debug, Clone, PartialEq, Eq)]
-#[model(table = "idempotency_key")]
+#[model(table = "idempotency_key", opt_in)]
 pub struct IdempotencyRecord {
     /// The client's key.
     #[model(primary_key = "natural", max_length = 255)]

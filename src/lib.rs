@@ -33,7 +33,7 @@
 //!     //   commit_mode = "autocommit"
 //!     //   create_all = true
 //!     rocket::build()
-//!         .attach(Alchemy::fairing().model::<Note>())
+//!         .attach(Alchemy::fairing()) // every `#[derive(Model)]` of the binary
 //!         .mount("/", rocket::routes![create])
 //! }
 //! ```
@@ -141,6 +141,7 @@ pub use sqlx;
 #[doc(hidden)]
 pub mod __private {
     pub use chrono::{DateTime, Utc};
+    pub use inventory;
     pub use uuid::Uuid;
 }
 

@@ -60,7 +60,9 @@
 //! # Attributes
 //!
 //! On the struct: `#[model(table = "name")]` (default: the struct name in snake_case),
-//! `#[model(bind = Marker)]` (a [`Bind`] type; default [`DefaultBind`](crate::DefaultBind)).
+//! `#[model(bind = Marker)]` (a [`Bind`] type; default [`DefaultBind`](crate::DefaultBind)),
+//! `#[model(opt_in)]` (not collected by [`declared`]: the fairing manages it only where it is
+//! added with `.model::<M>()`; for models a library offers to the apps that want them).
 //!
 //! On a field: `primary_key` (or `primary_key = "uuid_v4" | "uuid_v7" | "auto_increment" |
 //! "natural"`; a field named `id` is the primary key unless another field is), `max_length = N`,
@@ -418,6 +420,41 @@ impl Table {
     pub fn index_name(&self, column: &Column) -> String {
         format!("ix_{}_{}", self.name, column.name)
     }
+}
+
+/// A model declared with `#[derive(Model)]` somewhere in the binary, collected at link time
+/// (the derive submits one per model; see [`declared`]). Not for direct use.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Declared(pub &'static Table);
+
+inventory::collect!(Declared);
+
+/// Every model declared with `#[derive(Model)]` in this binary (its crate and every crate it
+/// links), ordered by bind and table name. This is what [`Alchemy::fairing()`] manages when no
+/// model is given to it explicitly: a model cannot be forgotten, its `#[model(bind = …)]`
+/// (or the default bind) says where its table lives.
+///
+/// ```
+/// use rocket_alchemy::{model, Model};
+///
+/// #[derive(Model)]
+/// struct Note {
+///     id: i64,
+///     text: String,
+/// }
+///
+/// assert!(model::declared().any(|table| table.model == "Note" && table.bind == "default"));
+/// ```
+///
+/// [`Alchemy::fairing()`]: crate::Alchemy::fairing
+pub fn declared() -> impl Iterator<Item = &'static Table> {
+    let mut tables: Vec<&'static Table> = inventory::iter::<Declared>
+        .into_iter()
+        .map(|declared| declared.0)
+        .collect();
+    tables.sort_by_key(|t| (t.bind, t.name, t.model));
+    tables.into_iter()
 }
 
 /// The current time truncated to microseconds, the precision every backend stores: what the

@@ -253,8 +253,9 @@ pub fn check_spec<S: ListSpec>() -> Result<(), String> {
 }
 
 /// Refuses the launch when the [`ListSpec`]'s names are wrong ([`check_spec`]), or when its
-/// model is not registered on its bind (`Alchemy::fairing().model::<M>()`): its table would
-/// be missing from `create_all`, and from what `database check` compares.
+/// model is not managed on its bind (an opt-in model, or a fairing with
+/// `only_listed_models()`, without `.model::<M>()`): its table would be missing from
+/// `create_all`, and from what `database check` compares.
 impl<S: ListSpec> rocket::Sentinel for ListParams<S> {
     fn abort(rocket: &rocket::Rocket<rocket::Ignite>) -> bool {
         if let Err(message) = check_spec::<S>() {
@@ -270,7 +271,7 @@ impl<S: ListSpec> rocket::Sentinel for ListParams<S> {
             Ok(bind) if !bind.tables().iter().any(|t| t.name == table.name) => {
                 tracing::error!(
                     target: "rocket_alchemy",
-                    "a route lists {} (`ListParams<{}>`), but the model is not registered on bind \"{}\": add `.model::<{}>()` to `Alchemy::fairing()`",
+                    "a route lists {} (`ListParams<{}>`), but the model is not registered on bind \"{}\" (an opt-in model, or a fairing with `only_listed_models()`): add `.model::<{}>()` to `Alchemy::fairing()`",
                     table.model,
                     std::any::type_name::<S>(),
                     bind.config().bind_key,

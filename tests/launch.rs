@@ -98,7 +98,8 @@ async fn model_on_an_unconfigured_bind_refuses_the_launch() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "model `Note` (table `note`) belongs to bind \"audit\", which is not configured; configured bind keys: default"
+        "model `Note` (table `note`) belongs to bind \"audit\", which is not configured; configured bind keys: default \
+         (configure `databases.audit`, or attach `Alchemy::fairing().only_listed_models()` with the models this app uses)"
     );
 }
 
@@ -107,7 +108,7 @@ async fn model_on_an_unconfigured_bind_refuses_the_launch() {
 async fn unreachable_database_refuses_the_launch_unless_lazy() {
     let eager =
         "[databases.default]\nurl = \"postgres://app:s3cret@127.0.0.1:9/app\"\nconnect_timeout = 2";
-    let rocket = rocket::custom(figment(eager)).attach(Alchemy::fairing());
+    let rocket = rocket::custom(figment(eager)).attach(Alchemy::fairing().only_listed_models());
     assert_eq!(
         ignite_error(rocket).await.as_deref(),
         Some("fairings: rocket_alchemy")
@@ -126,7 +127,8 @@ async fn unreachable_database_refuses_the_launch_unless_lazy() {
     assert!(!err.contains("s3cret"), "{err}");
 
     let lazy = format!("{eager}\nlazy = true\ncreate_all = true");
-    let rocket = rocket::custom(figment(&lazy)).attach(Alchemy::fairing().model::<Thing>());
+    let rocket = rocket::custom(figment(&lazy))
+        .attach(Alchemy::fairing().only_listed_models().model::<Thing>());
     assert_eq!(
         ignite_error(rocket).await,
         None,
@@ -143,7 +145,7 @@ async fn sentinels_refuse_routes_without_their_bind() {
     // A route on a bind missing from the configuration.
     let one = "[databases.default]\nurl = \"sqlite::memory:\"";
     let rocket = rocket::custom(figment(one))
-        .attach(Alchemy::fairing())
+        .attach(Alchemy::fairing().only_listed_models())
         .mount("/", routes![uses_default, uses_audit]);
     assert_eq!(ignite_error(rocket).await.as_deref(), Some("sentinels: 1"));
 
@@ -151,18 +153,18 @@ async fn sentinels_refuse_routes_without_their_bind() {
     let two =
         "[databases.main]\nurl = \"sqlite::memory:\"\n[databases.audit]\nurl = \"sqlite::memory:\"";
     let rocket = rocket::custom(figment(two))
-        .attach(Alchemy::fairing())
+        .attach(Alchemy::fairing().only_listed_models())
         .mount("/", routes![uses_default]);
     assert_eq!(ignite_error(rocket).await.as_deref(), Some("sentinels: 1"));
     let rocket = rocket::custom(figment(two))
-        .attach(Alchemy::fairing())
+        .attach(Alchemy::fairing().only_listed_models())
         .mount("/", routes![uses_audit]);
     assert_eq!(ignite_error(rocket).await, None);
 
     // One database, whatever its key, serves the default guard.
     let single = "[databases.main]\nurl = \"sqlite::memory:\"";
     let rocket = rocket::custom(figment(single))
-        .attach(Alchemy::fairing())
+        .attach(Alchemy::fairing().only_listed_models())
         .mount("/", routes![uses_default]);
     assert_eq!(ignite_error(rocket).await, None);
     let alchemy = Alchemy::open(&figment(single), &[]).await.unwrap();
@@ -255,7 +257,7 @@ fn launch_with_env_overrides() {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime.block_on(async {
             let rocket = rocket::custom(rocket::Config::figment())
-                .attach(Alchemy::fairing().model::<Thing>())
+                .attach(Alchemy::fairing().only_listed_models().model::<Thing>())
                 .ignite()
                 .await
                 .expect("launches");

@@ -505,6 +505,66 @@ async fn batch_validation_names_the_item(db: TestDb) {
     alchemy.close().await;
 }
 
+/// A constraint violation in a batch names the item that causes it — a row that exists
+/// already, or one that repeats an earlier item — with the status and detail of the
+/// violation; the transaction stays usable and nothing of the batch is written.
+async fn batch_database_errors_name_the_item(db: TestDb) {
+    let alchemy = open(&db, &[Ticket::TABLE, List::TABLE, Todo::TABLE]).await;
+    db.probe()
+        .execute("INSERT INTO ticket (label) VALUES ('taken')")
+        .await;
+    let session = alchemy.session("default").unwrap();
+    let tickets = Repository::<Ticket>::on(&session).unwrap();
+    let error = tickets
+        .create_many(["a", "b", "taken", "c"].map(ticket).to_vec())
+        .await
+        .unwrap_err();
+    assert_eq!(error.status(), Status::Conflict);
+    assert_eq!(
+        error.detail(),
+        "item 2: A record matching the supplied data already exists."
+    );
+    assert!(
+        matches!(&error, RepositoryError::Item { index: 2, error } if matches!(**error, RepositoryError::DuplicateKey { .. })),
+        "{error:?}"
+    );
+    let error = tickets
+        .create_many(["d", "e", "d"].map(ticket).to_vec())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.detail(),
+        "item 2: A record matching the supplied data already exists.",
+        "a repeat of an earlier item"
+    );
+    // A foreign key to nowhere, in a batch of models with client-side keys.
+    let lists = Repository::<List>::on(&session).unwrap();
+    let groceries = lists.create(list("groceries")).await.unwrap();
+    let todo = |list_id| Todo {
+        id: Uuid::nil(),
+        text: "milk".into(),
+        list_id,
+    };
+    let error = Repository::<Todo>::on(&session)
+        .unwrap()
+        .create_many(vec![todo(groceries.id), todo(Uuid::now_v7())])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.detail(),
+        "item 1: A foreign key is missing or invalid"
+    );
+    // The transaction goes on: a good batch is written and committed.
+    tickets
+        .create_many(["f", "g"].map(ticket).to_vec())
+        .await
+        .unwrap();
+    session.commit().await.unwrap();
+    assert_eq!(db.probe().count("ticket").await, 3, "taken, f and g");
+    assert_eq!(db.probe().count("todo").await, 0);
+    alchemy.close().await;
+}
+
 // ---- 5. max_length is checked on every backend, naming the item ----
 
 /// A string over its `max_length` is a 422 naming the column (and the item of a batch) on
@@ -637,7 +697,7 @@ async fn launch_line_reads_as_words() {
     let db = TestDb::sqlite("launch_line").await;
     let rocket = db
         .rocket("[databases.default]\ncommit_mode = \"autocommit\"")
-        .attach(Alchemy::fairing().model::<Ticket>());
+        .attach(Alchemy::fairing().only_listed_models().model::<Ticket>());
     let client = Client::tracked(rocket).await.unwrap();
     let logged = lines_with(db.name());
     let line = logged
@@ -713,7 +773,8 @@ async fn list_spec_typo_is_named() {
     assert_eq!(ignite_error(good).await, None);
 }
 
-/// A route listing a model that is not registered refuses the launch, naming the fix.
+/// A route listing a model the fairing does not manage (it lists its models) refuses the
+/// launch, naming the fix.
 #[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn list_of_an_unregistered_model_refuses_the_launch() {
@@ -721,7 +782,7 @@ async fn list_of_an_unregistered_model_refuses_the_launch() {
     let db = TestDb::sqlite("unregistered").await;
     let rocket = db
         .rocket("")
-        .attach(Alchemy::fairing().model::<Ticket>())
+        .attach(Alchemy::fairing().only_listed_models().model::<Ticket>())
         .mount("/", routes![list_good]);
     assert_eq!(ignite_error(rocket).await.as_deref(), Some("sentinels: 1"));
     let logged = lines_with("not registered on bind");
@@ -824,6 +885,7 @@ backend_tests!(
     migration_failure_names_the_files_line,
     autogenerate_refuses_destructive_changes,
     batch_validation_names_the_item,
+    batch_database_errors_name_the_item,
     max_length_is_checked_everywhere,
     service_has_children_and_get_or_none,
     database_4xx_logs_its_reason,

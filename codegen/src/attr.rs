@@ -8,6 +8,9 @@ use syn::{Attribute, Expr, Lit, LitInt, LitStr, Path};
 pub struct StructAttrs {
     pub table: Option<LitStr>,
     pub bind: Option<Path>,
+    /// `opt_in`: not collected for `Alchemy::fairing()`; managed only where given with
+    /// `.model::<M>()` (library-provided models such as the idempotency table).
+    pub opt_in: Option<proc_macro2::Span>,
 }
 
 /// `#[model(...)]` on a field.
@@ -55,9 +58,11 @@ pub fn struct_attrs(attrs: &[Attribute]) -> syn::Result<StructAttrs> {
             } else if meta.path.is_ident("bind") {
                 let path: Path = meta.value()?.parse()?;
                 once(&mut out.bind, &meta, path)
+            } else if meta.path.is_ident("opt_in") {
+                once(&mut out.opt_in, &meta, syn::spanned::Spanned::span(&meta.path))
             } else {
                 Err(meta.error(
-                    "unknown model attribute; expected `table = \"...\"` or `bind = BindType`",
+                    "unknown model attribute; expected `table = \"...\"`, `bind = BindType` or `opt_in`",
                 ))
             }
         })?;

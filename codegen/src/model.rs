@@ -503,11 +503,24 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         }
     });
 
+    // Collected at link time: `Alchemy::fairing()` manages every declared model.
+    let collect = if struct_attrs.opt_in.is_some() {
+        quote! {}
+    } else {
+        quote! {
+            ::rocket_alchemy::__private::inventory::submit! {
+                ::rocket_alchemy::model::Declared(<#ident as ::rocket_alchemy::Model>::TABLE)
+            }
+        }
+    };
+
     Ok(quote! {
         #[automatically_derived]
         impl #ident {
             #(#column_consts)*
         }
+
+        #collect
 
         #[automatically_derived]
         impl ::rocket_alchemy::Model for #ident {

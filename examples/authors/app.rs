@@ -494,11 +494,9 @@ async fn list_audit(
 pub fn app(figment: rocket::figment::Figment) -> Rocket<Build> {
     rocket::custom(figment)
         .attach(
-            Alchemy::fairing()
-                .model::<Author>()
-                .model::<Book>()
-                .model::<AuditEntry>()
-                .model::<IdempotencyRecord>(),
+            // Author, Book and AuditEntry need no registration (every model of the binary is
+            // managed on its bind); the idempotency table is an opt-in model of the library.
+            Alchemy::fairing().model::<IdempotencyRecord>(),
         )
         .mount(
             "/",

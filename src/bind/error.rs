@@ -77,7 +77,8 @@ pub enum LaunchError {
     /// A registered model names a bind that is not configured.
     #[error(
         "model `{model}` (table `{table}`) belongs to bind \"{bind}\", which is not configured; \
-         configured bind keys: {}", configured.join(", ")
+         configured bind keys: {} (configure `databases.{bind}`, or attach \
+         `Alchemy::fairing().only_listed_models()` with the models this app uses)", configured.join(", ")
     )]
     ModelBind {
         /// The model type.
@@ -90,7 +91,10 @@ pub enum LaunchError {
         configured: Vec<String>,
     },
     /// Two registered models declare the same table on one bind.
-    #[error("models `{first}` and `{second}` both declare table `{table}` on bind \"{bind}\"")]
+    #[error(
+        "models `{first}` and `{second}` both declare table `{table}` on bind \"{bind}\" \
+         (give the fairing the one this app uses: `Alchemy::fairing().only_listed_models().model::<…>()`)"
+    )]
     DuplicateTable {
         /// The bind key.
         bind: String,

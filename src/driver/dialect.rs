@@ -19,6 +19,13 @@ pub(crate) trait Dialect: Send + Sync + 'static {
     /// Whether `error` leaves the transaction unusable, so that `COMMIT` would not commit.
     fn aborts_transaction(&self, error: &sqlx::Error, kind: DbErrorKind) -> bool;
 
+    /// Whether any failed statement (a constraint violation included) leaves the transaction
+    /// unusable until a rollback: work that wants to go on after such a failure takes a
+    /// savepoint first on such a backend.
+    fn failed_statement_aborts_transaction(&self) -> bool {
+        false
+    }
+
     /// Whether `ROLLBACK TO SAVEPOINT` past a failure makes the transaction usable again.
     fn savepoint_rollback_clears_abort(&self) -> bool {
         true

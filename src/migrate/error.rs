@@ -91,8 +91,8 @@ pub enum MigrationError {
     /// written.
     #[error(
         "the revision for bind `{bind}` would lose data: {}; nothing written. A table or \
-         column missing from the models may be a model not registered with \
-         `Alchemy::fairing().model::<M>()`: register it; if the loss is intended, run \
+         column missing from the models may be a model the fairing does not manage (opt-in, or \
+         a fairing with `only_listed_models()`): add it with `.model::<M>()`; if the loss is intended, run \
          `revision --autogenerate --allow-destructive` (each such change is marked in the file)",
         changes.join(", ")
     )]

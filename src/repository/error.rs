@@ -124,6 +124,19 @@ pub enum RepositoryError {
     /// The session failed (busy, commit failure, wrong bind…).
     #[error(transparent)]
     Session(SessionError),
+    /// A database error caused by one item of a batch ([`Repository::create_many`]): its
+    /// index in the input, and the error it gets alone. Status and kind are the inner
+    /// error's; the detail is prefixed with `item {index}: `.
+    ///
+    /// [`Repository::create_many`]: crate::Repository::create_many
+    #[error("item {index}: {error}")]
+    Item {
+        /// The item's index in the batch.
+        index: usize,
+        /// What went wrong with it.
+        #[source]
+        error: Box<RepositoryError>,
+    },
     /// Any other database error.
     #[error("{model}: {source}")]
     Other {
@@ -160,7 +173,9 @@ impl RepositoryError {
     }
 
     /// This error, for the item at `index` of a batch: a validation message gets the prefix
-    /// `item {index}: ` (other errors are returned as they are).
+    /// `item {index}: `; a constraint violation becomes [`RepositoryError::Item`]; other
+    /// errors (an unreachable database, a conflict) concern the whole batch and are returned
+    /// as they are.
     ///
     /// ```
     /// use rocket_alchemy::RepositoryError;
@@ -173,7 +188,25 @@ impl RepositoryError {
             RepositoryError::Validation(message) => {
                 RepositoryError::Validation(format!("item {index}: {message}"))
             }
+            error @ (RepositoryError::DuplicateKey { .. }
+            | RepositoryError::ForeignKey { .. }
+            | RepositoryError::Integrity { .. }) => RepositoryError::Item {
+                index,
+                error: Box::new(error),
+            },
             other => other,
+        }
+    }
+
+    /// Whether this is a constraint violation (unique, foreign key, NOT NULL, CHECK): an
+    /// error some row of the input causes, rather than the database or the transaction.
+    pub fn is_constraint_violation(&self) -> bool {
+        match self {
+            RepositoryError::DuplicateKey { .. }
+            | RepositoryError::ForeignKey { .. }
+            | RepositoryError::Integrity { .. } => true,
+            RepositoryError::Item { error, .. } => error.is_constraint_violation(),
+            _ => false,
         }
     }
 
@@ -203,6 +236,7 @@ impl RepositoryError {
                 _ => ErrorKind::Database(DbErrorKind::Connection),
             },
             RepositoryError::Session(e) => e.error_kind(),
+            RepositoryError::Item { error, .. } => error.error_kind(),
             RepositoryError::Other { source, .. } => ErrorKind::Database(DbErrorKind::of(source)),
             RepositoryError::MultipleResults { .. } | RepositoryError::WrongBind { .. } => {
                 ErrorKind::Internal
@@ -246,6 +280,7 @@ impl RepositoryError {
                 _ => DbErrorKind::Connection.detail().into(),
             },
             RepositoryError::Session(e) => e.detail().into(),
+            RepositoryError::Item { index, error } => format!("item {index}: {}", error.detail()),
             RepositoryError::Other { source, .. } => DbErrorKind::of(source).detail().into(),
             RepositoryError::WrongBind { .. } => "There was an error during data processing".into(),
         }

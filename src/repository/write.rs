@@ -153,32 +153,94 @@ impl<M: Model> Repository<'_, M> {
             return self.insert_one(model, &columns, auto).await;
         }
         let per_chunk = (self.dialect().parameter_limit() / columns.len().max(1)).max(1);
-        for chunk in models.chunks_mut(per_chunk) {
+        // Where a failed statement aborts the transaction, a savepoint per chunk keeps it
+        // usable to find the row at fault.
+        let guarded = self.dialect().failed_statement_aborts_transaction();
+        for (n, chunk) in models.chunks_mut(per_chunk).enumerate() {
+            let savepoint = match guarded {
+                true => Some(self.session.savepoint().await.map_err(|e| self.err(e))?),
+                false => None,
+            };
+            let result = self.insert_chunk(chunk, &columns, auto).await;
+            let error = match result {
+                Ok(()) => {
+                    if let Some(savepoint) = savepoint {
+                        savepoint.release().await.map_err(|e| self.err(e))?;
+                    }
+                    continue;
+                }
+                Err(error) => error,
+            };
+            if !error.is_constraint_violation() {
+                return Err(error); // a dropped savepoint is rolled back before the next statement
+            }
+            if let Some(savepoint) = savepoint {
+                if savepoint.rollback().await.is_err() {
+                    return Err(error);
+                }
+            }
+            return Err(match self.row_at_fault(chunk, &columns).await {
+                Some(index) => error.at_item(n * per_chunk + index),
+                None => error,
+            });
+        }
+        Ok(())
+    }
+
+    /// One multi-row INSERT of `chunk` (setting auto-increment keys).
+    async fn insert_chunk(&self, chunk: &mut [M], columns: &[usize], auto: bool) -> Result<()> {
+        let table = M::TABLE;
+        let pk = Self::pk();
+        let mut insert = Query::insert();
+        insert
+            .into_table(table.name)
+            .columns(columns.iter().map(|&i| table.columns[i].name));
+        for model in chunk.iter() {
+            let values = model.values();
+            insert.values_panic(columns.iter().map(|&i| Expr::val(values[i].clone())));
+        }
+        if auto {
+            let ids = self
+                .session
+                .insert_returning_ids(&insert, pk.name, chunk.len())
+                .await
+                .map_err(|e| self.err(e))?;
+            for (model, id) in chunk.iter_mut().zip(ids) {
+                self.set_auto_key(model, id)?;
+            }
+        } else {
+            self.session
+                .execute(&insert)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    /// After a multi-row INSERT of `chunk` failed on a constraint (and left nothing behind):
+    /// the index of the first row that fails alone, inserting the rows one by one, in order,
+    /// inside a savepoint that is rolled back. Only on this failure path; `None` when the
+    /// rows pass one by one, or the search itself fails.
+    async fn row_at_fault(&self, chunk: &[M], columns: &[usize]) -> Option<usize> {
+        let table = M::TABLE;
+        let savepoint = self.session.savepoint().await.ok()?;
+        let mut found = None;
+        for (index, model) in chunk.iter().enumerate() {
+            let values = model.values();
             let mut insert = Query::insert();
             insert
                 .into_table(table.name)
-                .columns(columns.iter().map(|&i| table.columns[i].name));
-            for model in chunk.iter() {
-                let values = model.values();
-                insert.values_panic(columns.iter().map(|&i| Expr::val(values[i].clone())));
-            }
-            if auto {
-                let ids = self
-                    .session
-                    .insert_returning_ids(&insert, pk.name, chunk.len())
-                    .await
-                    .map_err(|e| self.err(e))?;
-                for (model, id) in chunk.iter_mut().zip(ids) {
-                    self.set_auto_key(model, id)?;
+                .columns(columns.iter().map(|&i| table.columns[i].name))
+                .values_panic(columns.iter().map(|&i| Expr::val(values[i].clone())));
+            if let Err(error) = self.session.execute(&insert).await {
+                if self.err(error).is_constraint_violation() {
+                    found = Some(index);
                 }
-            } else {
-                self.session
-                    .execute(&insert)
-                    .await
-                    .map_err(|e| self.err(e))?;
+                break;
             }
         }
-        Ok(())
+        savepoint.rollback().await.ok()?;
+        found
     }
 
     /// Applies `changes` to the row with key `id` and returns it. Only columns whose value

@@ -86,6 +86,10 @@ impl crate::driver::Dialect for PostgresDialect {
         })
     }
 
+    fn failed_statement_aborts_transaction(&self) -> bool {
+        true
+    }
+
     /// Any error aborts a PostgreSQL transaction until `ROLLBACK` (`TO SAVEPOINT`).
     fn aborts_transaction(
         &self,

@@ -1,0 +1,4 @@
+-- notes
+-- bind: default, backend: postgres
+
+DROP TABLE "note";
