@@ -7,7 +7,6 @@ mod common;
 use common::TestDb;
 use rocket_alchemy::migrate::Migrator;
 use rocket_alchemy::{Alchemy, Backend, Model};
-use sqlx::AssertSqlSafe;
 
 mod v1 {
     #[derive(rocket_alchemy::Model)]
@@ -163,37 +162,6 @@ mod after {
     }
 }
 
-/// One text column of `sql`, through an independent connection.
-async fn texts(db: &TestDb, sql: &str) -> Vec<String> {
-    use sqlx::Connection;
-    let sql = AssertSqlSafe(sql.to_string());
-    let mut rows: Vec<String> = match db.backend {
-        #[cfg(feature = "sqlite")]
-        Backend::Sqlite => {
-            let mut c = sqlx::SqliteConnection::connect(db.probe_url())
-                .await
-                .unwrap();
-            sqlx::query_scalar(sql).fetch_all(&mut c).await.unwrap()
-        }
-        #[cfg(feature = "postgres")]
-        Backend::Postgres => {
-            let mut c = sqlx::PgConnection::connect(db.probe_url()).await.unwrap();
-            sqlx::query_scalar(sql).fetch_all(&mut c).await.unwrap()
-        }
-        #[cfg(feature = "mysql")]
-        Backend::MySql => {
-            let mut c = sqlx::MySqlConnection::connect(db.probe_url())
-                .await
-                .unwrap();
-            sqlx::query_scalar(sql).fetch_all(&mut c).await.unwrap()
-        }
-        #[allow(unreachable_patterns)]
-        other => panic!("the `{other}` feature is disabled"),
-    };
-    rows.sort();
-    rows
-}
-
 /// What the server's own catalog says of the schema: tables; `writer`'s columns as
 /// `name|type|nullable`; its secondary indexes as `name|column|unique` (SQLite's automatic
 /// index names as `auto`); foreign keys as `table|column|referenced table`.
@@ -241,15 +209,17 @@ async fn catalog(db: &TestDb) -> Catalog {
              AND REFERENCED_TABLE_NAME IS NOT NULL",
         ],
     };
+    let probe = db.probe();
     Catalog {
-        tables: texts(db, tables).await,
-        columns: texts(db, columns)
+        tables: probe.texts(tables).await,
+        columns: probe
+            .texts(columns)
             .await
             .iter()
             .map(|c| c.to_lowercase())
             .collect(),
-        indexes: texts(db, indexes).await,
-        foreign_keys: texts(db, foreign_keys).await,
+        indexes: probe.texts(indexes).await,
+        foreign_keys: probe.texts(foreign_keys).await,
     }
 }
 

@@ -118,42 +118,7 @@ impl Drop for Cli {
 }
 
 async fn tables(db: &TestDb) -> Vec<String> {
-    let sql = match db.backend {
-        Backend::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
-        Backend::Postgres => "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename",
-        Backend::MySql => "SELECT CAST(TABLE_NAME AS CHAR) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME",
-    };
-    let mut names = text_column(db, sql).await;
-    names.sort();
-    names
-}
-
-async fn text_column(db: &TestDb, sql: &str) -> Vec<String> {
-    use sqlx::Connection;
-    let sql = sqlx::AssertSqlSafe(sql.to_string());
-    match db.backend {
-        #[cfg(feature = "sqlite")]
-        Backend::Sqlite => {
-            let mut c = sqlx::SqliteConnection::connect(db.probe_url())
-                .await
-                .unwrap();
-            sqlx::query_scalar(sql).fetch_all(&mut c).await.unwrap()
-        }
-        #[cfg(feature = "postgres")]
-        Backend::Postgres => {
-            let mut c = sqlx::PgConnection::connect(db.probe_url()).await.unwrap();
-            sqlx::query_scalar(sql).fetch_all(&mut c).await.unwrap()
-        }
-        #[cfg(feature = "mysql")]
-        Backend::MySql => {
-            let mut c = sqlx::MySqlConnection::connect(db.probe_url())
-                .await
-                .unwrap();
-            sqlx::query_scalar(sql).fetch_all(&mut c).await.unwrap()
-        }
-        #[allow(unreachable_patterns)]
-        other => panic!("the `{other}` feature is disabled"),
-    }
+    db.probe().tables().await
 }
 
 /// The whole cycle: init → revision --autogenerate → upgrade → check → change the models →
@@ -507,7 +472,7 @@ async fn applied_versions(db: &TestDb) -> Vec<String> {
         Backend::MySql => "SELECT CAST(version AS CHAR) FROM _sqlx_migrations ORDER BY version",
         Backend::Sqlite => "SELECT CAST(version AS TEXT) FROM _sqlx_migrations ORDER BY version",
     };
-    text_column(db, sql).await
+    db.probe().texts(sql).await // version strings of one length: sorted as numbers
 }
 
 /// Two processes upgrading at once, one migration slow enough (a second of server time, a

@@ -9,7 +9,7 @@ use common::TestDb;
 use rocket::local::asynchronous::Client;
 use rocket_alchemy::idempotency::IdempotencyRecord;
 use rocket_alchemy::migrate::Migrator;
-use rocket_alchemy::{Alchemy, Backend, Bind, Model};
+use rocket_alchemy::{Alchemy, Bind, Model};
 
 #[derive(Bind)]
 #[bind("audit")]
@@ -39,18 +39,7 @@ struct RegEvent {
 
 /// Whether `table` exists in `db`, read from its catalog.
 async fn has_table(db: &TestDb, table: &str) -> bool {
-    let sql = match db.backend {
-        Backend::Sqlite => {
-            format!("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '{table}'")
-        }
-        Backend::Postgres => format!(
-            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'public' AND table_name = '{table}'"
-        ),
-        Backend::MySql => format!(
-            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = '{table}'"
-        ),
-    };
-    db.probe().scalar(&sql).await == 1
+    db.probe().tables().await.iter().any(|t| t == table)
 }
 
 const BOTH: &str = "[databases.default]\ncreate_all = true\n[databases.audit]\ncreate_all = true";

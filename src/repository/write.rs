@@ -189,16 +189,8 @@ impl<M: Model> Repository<'_, M> {
 
     /// One multi-row INSERT of `chunk` (setting auto-increment keys).
     async fn insert_chunk(&self, chunk: &mut [M], columns: &[usize], auto: bool) -> Result<()> {
-        let table = M::TABLE;
         let pk = Self::pk();
-        let mut insert = Query::insert();
-        insert
-            .into_table(table.name)
-            .columns(columns.iter().map(|&i| table.columns[i].name));
-        for model in chunk.iter() {
-            let values = model.values();
-            insert.values_panic(columns.iter().map(|&i| Expr::val(values[i].clone())));
-        }
+        let insert = Self::insert_rows(chunk.iter(), columns);
         if auto {
             let ids = self
                 .session
@@ -217,21 +209,35 @@ impl<M: Model> Repository<'_, M> {
         Ok(())
     }
 
+    /// The INSERT of `rows`, `columns` (indexes into the table's columns) of each.
+    fn insert_rows<'m>(
+        rows: impl Iterator<Item = &'m M>,
+        columns: &[usize],
+    ) -> sea_query::InsertStatement
+    where
+        M: 'm,
+    {
+        let table = M::TABLE;
+        let mut insert = Query::insert();
+        insert
+            .into_table(table.name)
+            .columns(columns.iter().map(|&i| table.columns[i].name));
+        for model in rows {
+            let values = model.values();
+            insert.values_panic(columns.iter().map(|&i| Expr::val(values[i].clone())));
+        }
+        insert
+    }
+
     /// After a multi-row INSERT of `chunk` failed on a constraint (and left nothing behind):
     /// the index of the first row that fails alone, inserting the rows one by one, in order,
     /// inside a savepoint that is rolled back. Only on this failure path; `None` when the
     /// rows pass one by one, or the search itself fails.
     async fn row_at_fault(&self, chunk: &[M], columns: &[usize]) -> Option<usize> {
-        let table = M::TABLE;
         let savepoint = self.session.savepoint().await.ok()?;
         let mut found = None;
         for (index, model) in chunk.iter().enumerate() {
-            let values = model.values();
-            let mut insert = Query::insert();
-            insert
-                .into_table(table.name)
-                .columns(columns.iter().map(|&i| table.columns[i].name))
-                .values_panic(columns.iter().map(|&i| Expr::val(values[i].clone())));
+            let insert = Self::insert_rows(std::iter::once(model), columns);
             if let Err(error) = self.session.execute(&insert).await {
                 if self.err(error).is_constraint_violation() {
                     found = Some(index);

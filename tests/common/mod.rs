@@ -270,6 +270,48 @@ impl Probe {
         }
     }
 
+    /// Runs a query returning one text column; the values, sorted.
+    pub async fn texts(&self, sql: &str) -> Vec<String> {
+        let sql = AssertSqlSafe(sql.to_string());
+        let mut rows: Vec<String> = match self.backend {
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite => {
+                let mut c = sqlite_connect(&self.url).await;
+                sqlx::query_scalar(sql).fetch_all(&mut c).await.unwrap()
+            }
+            #[cfg(feature = "postgres")]
+            Backend::Postgres => {
+                let mut c = quiet::<sqlx::postgres::PgConnectOptions>(&self.url).await;
+                sqlx::query_scalar(sql).fetch_all(&mut c).await.unwrap()
+            }
+            #[cfg(feature = "mysql")]
+            Backend::MySql => {
+                let mut c = quiet::<sqlx::mysql::MySqlConnectOptions>(&self.url).await;
+                sqlx::query_scalar(sql).fetch_all(&mut c).await.unwrap()
+            }
+            #[allow(unreachable_patterns)]
+            other => panic!("the `{other}` feature is disabled"),
+        };
+        rows.sort();
+        rows
+    }
+
+    /// The database's tables, from its catalog, sorted.
+    pub async fn tables(&self) -> Vec<String> {
+        self.texts(match self.backend {
+            Backend::Sqlite => {
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            }
+            Backend::Postgres => {
+                "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema()"
+            }
+            Backend::MySql => {
+                "SELECT CAST(TABLE_NAME AS CHAR) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()"
+            }
+        })
+        .await
+    }
+
     /// Counts rows of `table` (quoted for the backend).
     pub async fn count(&self, table: &str) -> i64 {
         let q = match self.backend {
