@@ -88,13 +88,7 @@ async fn create(
     input: JsonBody<NoteIn>,
     db: Session<'_>,
 ) -> Result<Created<Json<Note>>, RepositoryError> {
-    let note = NoteIn {
-        tenant_id: tenant.0,
-        ..input.0
-    }
-    .to_model(Operation::Create)?;
-    let note = Repository::<Note>::on(&db)?.create(note).await?;
-    Ok(Created::new(format!("/notes/{}", note.id)).body(Json(note)))
+    insert(tenant.0, input.0, &db).await
 }
 
 /// Writes a note for the tenant the path names: the policy refuses it (403) unless it is
@@ -106,12 +100,16 @@ async fn create_for(
     input: JsonBody<NoteIn>,
     db: Session<'_>,
 ) -> Result<Created<Json<Note>>, RepositoryError> {
-    let note = NoteIn {
-        tenant_id: owner,
-        ..input.0
-    }
-    .to_model(Operation::Create)?;
-    let note = Repository::<Note>::on(&db)?.create(note).await?;
+    insert(owner, input.0, &db).await
+}
+
+async fn insert(
+    tenant_id: i64,
+    input: NoteIn,
+    db: &Session<'_>,
+) -> Result<Created<Json<Note>>, RepositoryError> {
+    let note = NoteIn { tenant_id, ..input }.to_model(Operation::Create)?;
+    let note = Repository::<Note>::on(db)?.create(note).await?;
     Ok(Created::new(format!("/notes/{}", note.id)).body(Json(note)))
 }
 
