@@ -72,13 +72,20 @@ async fn committed(pool: BindPool, label: String) -> i64 {
             .fetch_one(p)
             .await
             .unwrap(),
+        // In a transaction: behind PgBouncer in transaction mode, an unnamed statement's
+        // parse and execute outside one may reach two server connections.
         #[cfg(feature = "postgres")]
-        BindPool::Postgres(p) => sqlx::query_scalar(sqlx::AssertSqlSafe(format!("{sql}$1")))
-            .bind(label)
-            .persistent(false)
-            .fetch_one(p)
-            .await
-            .unwrap(),
+        BindPool::Postgres(p) => {
+            let mut tx = p.begin().await.unwrap();
+            let n = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("{sql}$1")))
+                .bind(label)
+                .persistent(false)
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            n
+        }
         #[cfg(feature = "mysql")]
         BindPool::MySql(p) => sqlx::query_scalar(sqlx::AssertSqlSafe(format!("{sql}?")))
             .bind(label)
@@ -185,12 +192,13 @@ async fn sabotage_commit(
                 .await
                 .map_err(error)?;
             drop(conn);
-            sqlx::query("SELECT pg_terminate_backend($1)")
-                .bind(pid)
-                .persistent(false)
-                .execute(pool.as_postgres().unwrap())
-                .await
-                .map_err(error)?;
+            // One simple query: safe behind a transaction pooler too.
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "SELECT pg_terminate_backend({pid})"
+            )))
+            .execute(pool.as_postgres().unwrap())
+            .await
+            .map_err(error)?;
         }
         #[cfg(feature = "mysql")]
         AnyConnection::MySql(mut conn) => {
