@@ -36,7 +36,8 @@
 //! (through PgBouncer in transaction mode with `pooler = "transaction"` ÷ connected
 //! directly) and `replica` (with a hot-standby read replica ÷ on the primary alone); both
 //! sides run the library, on `TEST_PGBOUNCER_URL` / `TEST_REPLICA_URL`'s servers
-//! (127.0.0.1:6432 and :5433 by default; `scripts/bench.sh` starts them).
+//! (127.0.0.1:6432 and :5433 by default; `scripts/bench.sh` starts them). `BENCH_POOLER`
+//! sets the `pooler` of the library side through PgBouncer (default `transaction`).
 //!
 //! Nothing here asserts timings: the run fails only when a server does not start or dies,
 //! seeding fails, or wrk does not run. `BENCH_BACKENDS=sqlite,postgres,pgbouncer,replica`
@@ -145,6 +146,14 @@ fn with_server(url: &str, host_port: &str) -> String {
     format!("{scheme}://{}{host_port}{tail}", user.unwrap_or_default())
 }
 
+/// The `pooler` setting of the `pgbouncer` pair's library side: `BENCH_POOLER`, else
+/// `transaction`. `none` keeps named prepared statements, which a PgBouncer ≥ 1.21 with
+/// `max_prepared_statements` carries across server connections (an experiment: Debian 12's
+/// PgBouncer 1.18 cannot).
+fn bench_pooler() -> String {
+    std::env::var("BENCH_POOLER").unwrap_or_else(|_| "transaction".into())
+}
+
 /// PgBouncer's `host:port` (`TEST_PGBOUNCER_URL`, else 127.0.0.1:6432).
 fn pgbouncer_server() -> String {
     std::env::var("TEST_PGBOUNCER_URL")
@@ -208,7 +217,7 @@ impl App {
                 library(
                     &with_server(default, &bouncer),
                     &with_server(audit, &bouncer),
-                    &|direct| format!(",pooler=\"transaction\",direct_url=\"{direct}\""),
+                    &|direct| format!(",pooler=\"{}\",direct_url=\"{direct}\"", bench_pooler()),
                 )
             }
             (Backend::Replica, App::Library) => {
