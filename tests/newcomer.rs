@@ -562,6 +562,20 @@ async fn batch_database_errors_name_the_item(db: TestDb) {
     session.commit().await.unwrap();
     assert_eq!(db.probe().count("ticket").await, 3, "taken, f and g");
     assert_eq!(db.probe().count("todo").await, 0);
+    // A batch of one is a plain INSERT (on PostgreSQL its failure ends the transaction, as
+    // any failed statement does), and still names its item.
+    let session = alchemy.session("default").unwrap();
+    let error = Repository::<Ticket>::on(&session)
+        .unwrap()
+        .create_many(vec![ticket("taken")])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.detail(),
+        "item 0: A record matching the supplied data already exists.",
+        "a batch of one"
+    );
+    drop(session);
     alchemy.close().await;
 }
 

@@ -53,7 +53,8 @@ impl<M: Model> Repository<'_, M> {
     ///
     /// A string longer than its column's `max_length` is a `Validation` error naming the
     /// item's index (`item 2: name: at most 100 characters, got 101`), before anything is
-    /// written.
+    /// written. A constraint violation names the item that causes it too
+    /// ([`RepositoryError::Item`]).
     pub async fn create_many(&self, mut models: Vec<M>) -> Result<Vec<M>> {
         for (i, model) in models.iter().enumerate() {
             check_lengths::<M>(&model.values()).map_err(|e| e.at_item(i))?;
@@ -62,7 +63,10 @@ impl<M: Model> Repository<'_, M> {
         for model in &mut models {
             model.prepare_insert(now);
         }
-        self.insert(&mut models).await?;
+        let single = models.len() == 1;
+        self.insert(&mut models)
+            .await
+            .map_err(|e| if single { e.at_item(0) } else { e })?;
         self.committed(models).await
     }
 
