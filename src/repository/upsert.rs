@@ -80,14 +80,7 @@ impl<M: Model> Repository<'_, M> {
         let per_chunk = (backend.dialect().parameter_limit() / columns.len().max(1)).max(1);
         let mut out = Vec::with_capacity(models.len());
         for chunk in models.chunks(per_chunk) {
-            let mut insert = Query::insert();
-            insert
-                .into_table(table.name)
-                .columns(columns.iter().map(|&i| table.columns[i].name));
-            for model in chunk {
-                let values = model.values();
-                insert.values_panic(columns.iter().map(|&i| Expr::val(values[i].clone())));
-            }
+            let mut insert = Self::insert_rows(chunk.iter(), &columns);
             insert.on_conflict(on_conflict.clone());
             match backend.dialect().insert_returning() {
                 false => {

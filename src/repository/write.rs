@@ -214,7 +214,7 @@ impl<M: Model> Repository<'_, M> {
     }
 
     /// The INSERT of `rows`, `columns` (indexes into the table's columns) of each.
-    fn insert_rows<'m>(
+    pub(super) fn insert_rows<'m>(
         rows: impl Iterator<Item = &'m M>,
         columns: &[usize],
     ) -> sea_query::InsertStatement
