@@ -7,6 +7,9 @@
 
 #[test]
 fn ui() {
+    // trybuild's project does not inherit this workspace's profiles, and each pass case
+    // links a binary: without debug info they take a fraction of the disk.
+    std::env::set_var("CARGO_PROFILE_DEV_DEBUG", "false");
     let t = trybuild::TestCases::new();
     t.compile_fail("tests/ui/fail/*.rs");
     t.pass("tests/ui/pass/*.rs");
