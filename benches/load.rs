@@ -37,11 +37,15 @@
 //! directly) and `replica` (with a hot-standby read replica ÷ on the primary alone); both
 //! sides run the library, on `TEST_PGBOUNCER_URL` / `TEST_REPLICA_URL`'s servers
 //! (127.0.0.1:6432 and :5433 by default; `scripts/bench.sh` starts them). `BENCH_POOLER`
-//! sets the `pooler` of the library side through PgBouncer (default `transaction`).
+//! sets the `pooler` of the library side through PgBouncer (default `transaction`). A last
+//! pair, `pgbouncer_raw`, runs the hand-written baseline through PgBouncer (with its
+//! `pooler = "transaction"`: unnamed statements, each in a transaction) ÷ the baseline
+//! direct: the pooler's cost on this machine to code that is not the library's.
 //!
 //! Nothing here asserts timings: the run fails only when a server does not start or dies,
-//! seeding fails, or wrk does not run. `BENCH_BACKENDS=sqlite,postgres,pgbouncer,replica`
-//! (any subset) limits the backends.
+//! seeding fails, or wrk does not run.
+//! `BENCH_BACKENDS=sqlite,postgres,pgbouncer,replica,pgbouncer_raw` (any subset) limits the
+//! backends.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -79,6 +83,10 @@ enum Backend {
     PgBouncer,
     /// The library with a read replica against the library on the primary alone.
     Replica,
+    /// The hand-written baseline through PgBouncer (written for a transaction-mode pooler:
+    /// unnamed statements, each in a transaction) against the baseline connected directly:
+    /// what the pooler costs code that is not the library's, on this machine.
+    PgBouncerRaw,
 }
 
 impl Backend {
@@ -88,6 +96,7 @@ impl Backend {
             Backend::Postgres => "postgres",
             Backend::PgBouncer => "pgbouncer",
             Backend::Replica => "replica",
+            Backend::PgBouncerRaw => "pgbouncer_raw",
         }
     }
 
@@ -97,13 +106,18 @@ impl Backend {
             Backend::Postgres => "PostgreSQL",
             Backend::PgBouncer => "PostgreSQL through PgBouncer: library via PgBouncer ÷ library direct",
             Backend::Replica => "PostgreSQL with a read replica: library with replica ÷ library on the primary alone",
+            Backend::PgBouncerRaw => "PostgreSQL through PgBouncer, hand-written: baseline via PgBouncer ÷ baseline direct",
         }
     }
 
-    /// Whether both sides run the library (a deployment compared with the plain one)
-    /// rather than the library against the hand-written baseline.
-    fn library_pair(self) -> bool {
-        matches!(self, Backend::PgBouncer | Backend::Replica)
+    /// The app both sides run when the pair compares two deployments of one app rather
+    /// than the library against the hand-written baseline.
+    fn one_app(self) -> Option<App> {
+        match self {
+            Backend::PgBouncer | Backend::Replica => Some(App::Library),
+            Backend::PgBouncerRaw => Some(App::Baseline),
+            Backend::Sqlite | Backend::Postgres => None,
+        }
     }
 
     fn on_postgres(self) -> bool {
@@ -113,8 +127,8 @@ impl Backend {
     /// What the report calls each side.
     fn side(self, app: App) -> &'static str {
         match (self, app) {
-            (Backend::PgBouncer, App::Library) => "via PgBouncer",
-            (Backend::PgBouncer, App::Baseline) => "direct",
+            (Backend::PgBouncer | Backend::PgBouncerRaw, App::Library) => "via PgBouncer",
+            (Backend::PgBouncer | Backend::PgBouncerRaw, App::Baseline) => "direct",
             (Backend::Replica, App::Library) => "with replica",
             (Backend::Replica, App::Baseline) => "primary only",
             (_, app) => app.name(),
@@ -195,10 +209,7 @@ impl App {
 
     /// The example this side runs on `backend`.
     fn example_on(self, backend: Backend) -> &'static str {
-        match backend.library_pair() {
-            true => App::Library.example(),
-            false => self.example(),
-        }
+        backend.one_app().unwrap_or(self).example()
     }
 
     /// `ROCKET_DATABASES` for the two database URLs (on the primary, directly), on `backend`.
@@ -229,6 +240,17 @@ impl App {
             (Backend::PgBouncer | Backend::Replica, App::Baseline) => {
                 library(default, audit, &|_| String::new())
             }
+            (Backend::PgBouncerRaw, App::Library) => {
+                let bouncer = pgbouncer_server();
+                let via = |url: &str| {
+                    format!(
+                        "{{url=\"{}\",pooler=\"transaction\"}}",
+                        with_server(url, &bouncer)
+                    )
+                };
+                format!("{{default={},audit={}}}", via(default), via(audit))
+            }
+            (Backend::PgBouncerRaw, App::Baseline) => App::Baseline.databases(default, audit),
             (_, app) => app.databases(default, audit),
         }
     }
@@ -337,6 +359,7 @@ impl Settings {
                 Backend::Postgres,
                 Backend::PgBouncer,
                 Backend::Replica,
+                Backend::PgBouncerRaw,
             ],
             Ok(list) => list
                 .split(',')
@@ -345,6 +368,7 @@ impl Settings {
                     "postgres" => Ok(Backend::Postgres),
                     "pgbouncer" => Ok(Backend::PgBouncer),
                     "replica" => Ok(Backend::Replica),
+                    "pgbouncer_raw" => Ok(Backend::PgBouncerRaw),
                     other => Err(format!("BENCH_BACKENDS: unknown backend `{other}`")),
                 })
                 .collect::<Result<_, String>>()?,
@@ -998,7 +1022,10 @@ impl Bench {
                     sqlite_files.push(files);
                     (default, audit)
                 }
-                Backend::Postgres | Backend::PgBouncer | Backend::Replica => {
+                Backend::Postgres
+                | Backend::PgBouncer
+                | Backend::Replica
+                | Backend::PgBouncerRaw => {
                     let server = postgres.ok_or("no PostgreSQL server")?;
                     let (guard, default, audit) = server.databases(app)?;
                     pg_databases.push(guard);

@@ -10,8 +10,9 @@
 # PostgreSQL: BENCH_POSTGRES_URL, else TEST_POSTGRES_URL (admin URLs: the bench creates and
 # drops its own ra_bench_* databases), else the local server on 127.0.0.1:5432 (user
 # postgres), started here if installed but stopped; PgBouncer and a replica for the
-# `pgbouncer` and `replica` pairs (scripts/services.sh). BENCH_BACKENDS=sqlite,postgres,
-# pgbouncer,replica (any subset) limits the backends.
+# `pgbouncer`, `pgbouncer_raw` and `replica` pairs (scripts/services.sh).
+# BENCH_BACKENDS=sqlite,postgres,pgbouncer,replica,pgbouncer_raw (any subset) limits the
+# backends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,9 +34,9 @@ if ! command -v wrk >/dev/null 2>&1; then
     }
 fi
 
-BACKENDS="${BENCH_BACKENDS:-sqlite,postgres,pgbouncer,replica}"
+BACKENDS="${BENCH_BACKENDS:-sqlite,postgres,pgbouncer,replica,pgbouncer_raw}"
 on_postgres=false
-for b in postgres pgbouncer replica; do
+for b in postgres pgbouncer replica pgbouncer_raw; do
     if [[ ",$BACKENDS," == *",$b,"* ]]; then on_postgres=true; fi
 done
 if $on_postgres && [ -z "${BENCH_POSTGRES_URL:-}" ] && [ -z "${TEST_POSTGRES_URL:-}" ]; then
@@ -58,7 +59,7 @@ say "PostgreSQL: ${BENCH_POSTGRES_URL:-${TEST_POSTGRES_URL:-(not used)}}"
 
 # PgBouncer and the replica for the `pgbouncer` and `replica` pairs (scripts/services.sh):
 # started here if needed, stopped when the run ends.
-if [[ ",$BACKENDS," == *",pgbouncer,"* || ",$BACKENDS," == *",replica,"* ]]; then
+if [[ ",$BACKENDS," == *",pgbouncer,"* || ",$BACKENDS," == *",replica,"* || ",$BACKENDS," == *",pgbouncer_raw,"* ]]; then
     CI="${CI:-false}"
     fail_or_skip() { say "ERROR: $1"; exit 1; }
     . scripts/common.sh

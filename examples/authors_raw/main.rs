@@ -10,15 +10,21 @@
 //!
 //! Configuration comes from Rocket's figment, under the same keys the library reads, so
 //! `Rocket.toml` and `ROCKET_DATABASES='{default={url="..."},audit={url="..."}}'` work for
-//! both apps (keys other than `url` are ignored here). Each URL is `sqlite:...` or
-//! `postgres://...`; the two databases need not use the same backend.
+//! both apps (keys other than `url` and `pooler` are ignored here). Each URL is `sqlite:...`
+//! or `postgres://...`; the two databases need not use the same backend.
+//!
+//! `pooler = "transaction"` on a PostgreSQL database is how one writes the same endpoints by
+//! hand for a transaction-mode pooler such as PgBouncer (the bench's `pgbouncer_raw` pair):
+//! no statement cache, every statement unnamed (`persistent(false)`), and every statement in
+//! a transaction, since an unnamed statement's parse and execution are two round trips the
+//! pooler may send to two server connections outside one.
 //!
 //! | endpoint | work |
 //! |---|---|
 //! | `GET /health` | acquire a connection of each pool and ping it; 503 if one fails |
-//! | `GET /authors/<id>` | author by primary key, then its books, on one connection, no transaction |
-//! | `GET /authors?pageSize=&currentPage=` | `COUNT(*)`, then the page (`ORDER BY created_at, id LIMIT/OFFSET`), on one connection, no transaction |
-//! | `POST /authors` | write transaction on `default` (`BEGIN IMMEDIATE` on SQLite): insert the author; insert the audit row in `audit` (autocommit); commit `default` |
+//! | `GET /authors/<id>` | author by primary key, then its books, on one connection, no transaction (one behind a pooler) |
+//! | `GET /authors?pageSize=&currentPage=` | `COUNT(*)`, then the page (`ORDER BY created_at, id LIMIT/OFFSET`), on one connection, no transaction (one behind a pooler) |
+//! | `POST /authors` | write transaction on `default` (`BEGIN IMMEDIATE` on SQLite): insert the author; insert the audit row in `audit` (autocommit; a transaction behind a pooler); commit `default` |
 //! | `POST /authors/batch` | the same with one transaction per database for the whole batch |
 //!
 //! The author is committed after its audit row, so a failed audit write leaves no
@@ -138,8 +144,16 @@ const INSERT_AUDIT: &str =
 enum Db {
     /// A `sqlite:` URL.
     Sqlite(SqlitePool),
-    /// A `postgres://` or `postgresql://` URL.
-    Postgres(PgPool),
+    /// A `postgres://` or `postgresql://` URL, and whether it goes through a
+    /// transaction-mode pooler.
+    Postgres(PgPool, Pooled),
+}
+
+/// Whether a PostgreSQL database is reached through a transaction-mode pooler.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pooled {
+    No,
+    Yes,
 }
 
 /// Runs `$body` with `$pool` bound to the concrete pool of `$db`; with `$begin`, also binds
@@ -148,7 +162,7 @@ macro_rules! with_pool {
     ($db:expr, $pool:ident => $body:expr) => {
         match $db {
             Db::Sqlite($pool) => $body,
-            Db::Postgres($pool) => $body,
+            Db::Postgres($pool, _) => $body,
         }
     };
     ($db:expr, $pool:ident, $begin:ident => $body:expr) => {
@@ -159,7 +173,7 @@ macro_rules! with_pool {
                 let $begin = "BEGIN IMMEDIATE";
                 $body
             }
-            Db::Postgres($pool) => {
+            Db::Postgres($pool, _) => {
                 let $begin = "BEGIN";
                 $body
             }
@@ -188,7 +202,12 @@ enum Role {
 
 impl Db {
     /// Opens the pool of `url` and creates the tables of `role`.
-    async fn open(url: &str, role: Role, max_connections: u32) -> Result<Db, sqlx::Error> {
+    async fn open(
+        url: &str,
+        pooled: Pooled,
+        role: Role,
+        max_connections: u32,
+    ) -> Result<Db, sqlx::Error> {
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -204,19 +223,28 @@ impl Db {
             sqlx::raw_sql(schema).execute(&pool).await?;
             Ok(Db::Sqlite(pool))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let options = PgConnectOptions::from_str(url)?;
+            let mut options = PgConnectOptions::from_str(url)?;
+            if pooled == Pooled::Yes {
+                options = options.statement_cache_capacity(0);
+            }
             let pool: PgPool = pool_options(max_connections).connect_with(options).await?;
             let schema = match role {
                 Role::Default => POSTGRES_DEFAULT_SCHEMA,
                 Role::Audit => POSTGRES_AUDIT_SCHEMA,
             };
             sqlx::raw_sql(schema).execute(&pool).await?;
-            Ok(Db::Postgres(pool))
+            Ok(Db::Postgres(pool, pooled))
         } else {
             Err(sqlx::Error::Configuration(
                 "expected a sqlite: or postgres:// URL".into(),
             ))
         }
+    }
+
+    /// Whether statements are prepared once per connection and cached (`false` behind a
+    /// transaction-mode pooler: then they are unnamed and run in a transaction).
+    fn persistent(&self) -> bool {
+        !matches!(self, Db::Postgres(_, Pooled::Yes))
     }
 
     /// Acquires a connection and pings it, within [`TIMEOUT`].
@@ -252,7 +280,20 @@ impl Dbs {
             let url: String = figment
                 .extract_inner(&format!("databases.{key}.url"))
                 .map_err(|e| format!("databases.{key}.url: {e}"))?;
-            let db = Db::open(&url, role, max_connections)
+            let pooler: Option<String> = figment
+                .extract_inner(&format!("databases.{key}.pooler"))
+                .ok();
+            let pooled = match pooler.as_deref() {
+                None | Some("none") => Pooled::No,
+                Some("transaction") => Pooled::Yes,
+                Some(other) => {
+                    let expected = "expected \"none\" or \"transaction\"";
+                    return Err(format!(
+                        "databases.{key}.pooler: {expected}, found {other:?}"
+                    ));
+                }
+            };
+            let db = Db::open(&url, pooled, role, max_connections)
                 .await
                 .map_err(|e| format!("database `{key}`: {e}"))?;
             open.push(db);
@@ -529,17 +570,27 @@ async fn health(dbs: &State<Dbs>) -> (Status, Json<serde_json::Map<String, serde
 
 #[get("/authors/<id>")]
 async fn get_author(id: Uuid, dbs: &State<Dbs>) -> ApiResult<Json<AuthorDetail>> {
+    let persistent = dbs.default.persistent();
     with_pool!(&dbs.default, pool => {
-        let mut conn = pool.acquire().await?;
+        let (mut conn, mut tx) = (None, None);
+        let c = match persistent {
+            true => &mut **conn.insert(pool.acquire().await?),
+            false => &mut **tx.insert(pool.begin().await?),
+        };
         let author: AuthorRow = sqlx::query_as(SELECT_AUTHOR)
             .bind(id)
-            .fetch_optional(&mut *conn)
+            .persistent(persistent)
+            .fetch_optional(&mut *c)
             .await?
             .ok_or(ApiError::NotFound)?;
         let books: Vec<(Uuid, String, Uuid)> = sqlx::query_as(SELECT_BOOKS)
             .bind(id)
-            .fetch_all(&mut *conn)
+            .persistent(persistent)
+            .fetch_all(&mut *c)
             .await?;
+        if let Some(tx) = tx {
+            tx.commit().await?;
+        }
         Ok(Json(AuthorDetail {
             author: author.into(),
             books: books
@@ -553,14 +604,26 @@ async fn get_author(id: Uuid, dbs: &State<Dbs>) -> ApiResult<Json<AuthorDetail>>
 #[get("/authors?<params..>")]
 async fn list_authors(params: PageParams<'_>, dbs: &State<Dbs>) -> ApiResult<Json<Page>> {
     let (limit, offset) = params.limit_offset()?;
+    let persistent = dbs.default.persistent();
     with_pool!(&dbs.default, pool => {
-        let mut conn = pool.acquire().await?;
-        let (total,): (i64,) = sqlx::query_as(COUNT_AUTHORS).fetch_one(&mut *conn).await?;
+        let (mut conn, mut tx) = (None, None);
+        let c = match persistent {
+            true => &mut **conn.insert(pool.acquire().await?),
+            false => &mut **tx.insert(pool.begin().await?),
+        };
+        let (total,): (i64,) = sqlx::query_as(COUNT_AUTHORS)
+            .persistent(persistent)
+            .fetch_one(&mut *c)
+            .await?;
         let rows: Vec<AuthorRow> = sqlx::query_as(SELECT_PAGE)
             .bind(limit as i64)
             .bind(offset as i64)
-            .fetch_all(&mut *conn)
+            .persistent(persistent)
+            .fetch_all(&mut *c)
             .await?;
+        if let Some(tx) = tx {
+            tx.commit().await?;
+        }
         Ok(Json(Page {
             items: rows.into_iter().map(Author::from).collect(),
             limit,
@@ -573,6 +636,7 @@ async fn list_authors(params: PageParams<'_>, dbs: &State<Dbs>) -> ApiResult<Jso
 /// Inserts `authors` in one `default` transaction and their `create` audit rows in `audit`
 /// (one transaction when there are several), committing the authors last.
 async fn insert_audited(dbs: &Dbs, authors: &[Author]) -> ApiResult<()> {
+    let (persistent, audit_persistent) = (dbs.default.persistent(), dbs.audit.persistent());
     with_pool!(&dbs.default, pool, begin => {
         let mut tx = pool.begin_with(begin).await?;
         for a in authors {
@@ -582,11 +646,12 @@ async fn insert_audited(dbs: &Dbs, authors: &[Author]) -> ApiResult<()> {
                 .bind(a.dob)
                 .bind(a.created_at)
                 .bind(a.updated_at)
+                .persistent(persistent)
                 .execute(&mut *tx)
                 .await?;
         }
         with_pool!(&dbs.audit, audit, begin => {
-            if let [a] = authors {
+            if let ([a], true) = (authors, audit_persistent) {
                 sqlx::query(INSERT_AUDIT)
                     .bind("create")
                     .bind(a.id)
@@ -600,6 +665,7 @@ async fn insert_audited(dbs: &Dbs, authors: &[Author]) -> ApiResult<()> {
                         .bind("create")
                         .bind(a.id)
                         .bind(a.created_at)
+                        .persistent(audit_persistent)
                         .execute(&mut *log)
                         .await?;
                 }
