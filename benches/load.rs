@@ -250,7 +250,6 @@ impl App {
                 };
                 format!("{{default={},audit={}}}", via(default), via(audit))
             }
-            (Backend::PgBouncerRaw, App::Baseline) => App::Baseline.databases(default, audit),
             (_, app) => app.databases(default, audit),
         }
     }
