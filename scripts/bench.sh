@@ -57,7 +57,7 @@ if $on_postgres && [ -z "${BENCH_POSTGRES_URL:-}" ] && [ -z "${TEST_POSTGRES_URL
 fi
 say "PostgreSQL: ${BENCH_POSTGRES_URL:-${TEST_POSTGRES_URL:-(not used)}}"
 
-# PgBouncer and the replica for the `pgbouncer` and `replica` pairs (scripts/services.sh):
+# PgBouncer and the replica for the `pgbouncer`, `pgbouncer_raw` and `replica` pairs (scripts/services.sh):
 # started here if needed, stopped when the run ends.
 if [[ ",$BACKENDS," == *",pgbouncer,"* || ",$BACKENDS," == *",replica,"* || ",$BACKENDS," == *",pgbouncer_raw,"* ]]; then
     CI="${CI:-false}"
